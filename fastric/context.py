@@ -1,0 +1,130 @@
+"""The context object handed to handlers: attributes, types and repr exactly as awslambdaric 4.2.2's."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from fastric import logs
+from fastric.faults import FaultError
+
+_W3C_FIELDS = ("traceparent", "tracestate", "baggage")
+
+
+class LambdaContext:
+    """What `handler(event, context)` receives as `context`."""
+
+    __slots__ = ("aws_request_id", "log_group_name", "log_stream_name", "function_name", "memory_limit_in_mb",
+                 "function_version", "invoked_function_arn", "tenant_id", "_w3c_fields", "client_context",
+                 "identity", "_epoch_deadline_time_in_ms", "__dict__")
+
+    def __init__(self, invoke_id: str, client_context: str | dict | None, cognito_identity: str | dict | None,
+                 epoch_deadline_time_in_ms: int, invoked_function_arn: str | None = None,
+                 tenant_id: str | None = None):
+        environ = os.environ
+        self.aws_request_id = invoke_id
+        self.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.function_name = environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.memory_limit_in_mb = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.function_version = environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.invoked_function_arn = invoked_function_arn
+        self.tenant_id = tenant_id
+        self._w3c_fields: dict = {}
+        if client_context is None:
+            self.client_context = None
+        else:
+            if client_context.__class__ is dict:
+                client_context = dict(client_context)
+            else:
+                client_context = _parse_json(client_context, "Client Context")
+            w3c = client_context.pop("w3c", None) if isinstance(client_context, dict) else None
+            if isinstance(w3c, dict):
+                self._w3c_fields = {k: w3c[k] for k in _W3C_FIELDS if isinstance(w3c.get(k), str)}
+            self.client_context = make_client_context(client_context)
+        self.identity = make_cognito_identity(
+            cognito_identity if cognito_identity is None or cognito_identity.__class__ is dict
+            else _parse_json(cognito_identity, "Cognito Identity"))
+        self._epoch_deadline_time_in_ms = epoch_deadline_time_in_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the deadline (wall clock, as awslambdaric); 0 once past or when unknown."""
+        remaining = self._epoch_deadline_time_in_ms - int(time.time() * 1000)
+        return remaining if remaining > 0 else 0
+
+    def w3c(self) -> dict:
+        """The W3C trace fields (traceparent, tracestate, baggage) the caller's client context carried."""
+        return dict(self._w3c_fields)
+
+    def log(self, msg) -> None:
+        """Write `msg` to the function's log as is (no newline added)."""
+        logs.context_log(str(msg))
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}([aws_request_id={self.aws_request_id},"
+                f"log_group_name={self.log_group_name},log_stream_name={self.log_stream_name},"
+                f"function_name={self.function_name},memory_limit_in_mb={self.memory_limit_in_mb},"
+                f"function_version={self.function_version},invoked_function_arn={self.invoked_function_arn},"
+                f"client_context={self.client_context},identity={self.identity},tenant_id={self.tenant_id}])")
+
+
+def _parse_json(text: str, what: str):
+    try:
+        return json.loads(text)
+    except Exception as exc:
+        raise FaultError("Runtime.LambdaContextUnmarshalError", f"Unable to parse {what} JSON: {exc}") from None
+
+
+class CognitoIdentity:
+    """`context.identity`: the Amazon Cognito identity of the caller (attributes None when absent)."""
+
+    __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}([cognito_identity_id={self.cognito_identity_id},"
+                f"cognito_identity_pool_id={self.cognito_identity_pool_id}])")
+
+
+class Client:
+    """`context.client_context.client`: the calling mobile app."""
+
+    __slots__ = ["installation_id", "app_title", "app_version_name", "app_version_code", "app_package_name"]
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}([installation_id={self.installation_id},app_title={self.app_title},"
+                f"app_version_name={self.app_version_name},app_version_code={self.app_version_code},"
+                f"app_package_name={self.app_package_name}])")
+
+
+class ClientContext:
+    """`context.client_context`: the client context the caller sent (custom, env, client)."""
+
+    __slots__ = ["custom", "env", "client"]
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}([custom={self.custom},env={self.env},client={self.client}])"
+
+
+def make_cognito_identity(data: dict | None) -> CognitoIdentity:
+    identity = CognitoIdentity()
+    data = data or {}
+    identity.cognito_identity_id = data.get("cognitoIdentityId")
+    identity.cognito_identity_pool_id = data.get("cognitoIdentityPoolId")
+    return identity
+
+
+def make_client_context(data: dict | None) -> ClientContext | None:
+    if data is None:
+        return None
+    context = ClientContext()
+    context.custom = data.get("custom")
+    context.env = data.get("env")
+    client = data.get("client")
+    if client is None:
+        context.client = None
+    else:
+        context.client = Client()
+        for name in Client.__slots__:
+            setattr(context.client, name, client.get(name))
+    return context

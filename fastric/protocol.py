@@ -1,0 +1,151 @@
+"""The Lambda Runtime API, sans I/O: request bytes to send, and `/next` responses parsed into invocations.
+
+Nothing here touches a socket; `connection.py` moves the bytes and `runtime.py` sequences the calls.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from fastric import __version__
+
+BASE = b"/2018-06-01/runtime"
+USER_AGENT = (f"aws-lambda-python/{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro} "
+              f"fastric/{__version__}")
+
+# A request id or invocation id is spliced into request lines and headers only if it is made of URL-path-safe,
+# header-safe characters (RFC 3986 pchar without '%'); ids of "." or ".." are refused too.
+_SAFE_ID = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]+")
+
+
+class ProtocolError(Exception):
+    """A `/next` response the runtime cannot act on."""
+
+
+class Invocation:
+    """One invocation, as announced by a `/next` response (the same values and empty-means-absent rules as
+    awslambdaric 4.2.2)."""
+
+    __slots__ = ("request_id", "deadline_ms", "function_arn", "trace_id", "client_context", "cognito_identity",
+                 "tenant_id", "invocation_id", "content_type", "body")
+
+    def __init__(self, request_id: str, deadline_ms: int, function_arn: str, trace_id: str | None,
+                 client_context: str | None, cognito_identity: str | None, tenant_id: str | None,
+                 invocation_id: str | None, content_type: str | None, body: bytes):
+        self.request_id = request_id
+        self.deadline_ms = deadline_ms
+        self.function_arn = function_arn
+        self.trace_id = trace_id
+        self.client_context = client_context
+        self.cognito_identity = cognito_identity
+        self.tenant_id = tenant_id
+        self.invocation_id = invocation_id
+        self.content_type = content_type
+        self.body = body
+
+
+def _text(value: bytes | None) -> str | None:
+    """A header value as text, with empty (after trimming) meaning absent."""
+    if not value:
+        return None
+    text = value.strip(b" \t\r\n\v\f").decode("utf-8", "surrogateescape")
+    return text or None
+
+
+def parse_deadline(value: bytes | None) -> int:
+    """`Lambda-Runtime-Deadline-Ms` as epoch milliseconds: leading digits only (as strtoul), 0 when missing."""
+    if not value:
+        return 0
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    digits = re.match(rb"\d*", value).group()
+    return int(digits) if digits else 0
+
+
+def is_safe_id(value: str) -> bool:
+    """True when `value` may be placed in a request path or header as is."""
+    return _SAFE_ID.fullmatch(value) is not None and value not in (".", "..")
+
+
+def parse_invocation(headers: dict[bytes, bytes], body: bytes) -> Invocation:
+    """Build an Invocation from a 200 `/next` response (header names lowercased, first occurrence kept)."""
+    get = headers.get
+    request_id = _text(get(b"lambda-runtime-aws-request-id"))
+    if request_id is None:
+        raise ProtocolError("Failed to find header lambda-runtime-aws-request-id in response")
+    if not is_safe_id(request_id):
+        raise ProtocolError(f"Refusing request id {request_id!r}: not a safe URL path segment")
+    invocation_id = _text(get(b"lambda-runtime-invocation-id"))
+    if invocation_id is not None and not is_safe_id(invocation_id):
+        raise ProtocolError(f"Refusing invocation id {invocation_id!r}: not a safe header value")
+    return Invocation(
+        request_id,
+        parse_deadline(get(b"lambda-runtime-deadline-ms")),
+        _text(get(b"lambda-runtime-invoked-function-arn")) or "",
+        _text(get(b"lambda-runtime-trace-id")),
+        _text(get(b"lambda-runtime-client-context")),
+        _text(get(b"lambda-runtime-cognito-identity")),
+        _text(get(b"lambda-runtime-aws-tenant-id")),
+        invocation_id,
+        _text(get(b"content-type")),
+        body,
+    )
+
+
+class Requests:
+    """Prebuilt request bytes for one Runtime API address."""
+
+    def __init__(self, address: str, user_agent: str = USER_AGENT):
+        common = f"Host: {address}\r\nUser-Agent: {user_agent}\r\n".encode("latin-1")
+        self.next = b"GET " + BASE + b"/invocation/next HTTP/1.1\r\n" + common + b"\r\n"
+        self.restore_next = b"GET " + BASE + b"/restore/next HTTP/1.1\r\n" + common + b"\r\n"
+        self._invocation_prefix = b"POST " + BASE + b"/invocation/"
+        self._response_suffix = b"/response HTTP/1.1\r\n" + common
+        self._error_suffix = b"/error HTTP/1.1\r\n" + common + b"Content-Type: application/json\r\n"
+        self._init_error = b"POST " + BASE + b"/init/error HTTP/1.1\r\n" + common
+        self._restore_error = b"POST " + BASE + b"/restore/error HTTP/1.1\r\n" + common
+
+    def response(self, request_id: str, body: bytes, content_type: bytes, invocation_id: str | None) -> list[bytes]:
+        """`POST /invocation/{id}/response` as [head, body]."""
+        head = (self._invocation_prefix + request_id.encode() + self._response_suffix
+                + b"Content-Type: " + content_type + b"\r\n"
+                + (b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode() + b"\r\n" if invocation_id else b"")
+                + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        return [head, body]
+
+    def error(self, request_id: str, body: bytes, xray_cause: bytes | None, invocation_id: str | None) -> list[bytes]:
+        """`POST /invocation/{id}/error` (no error-type header, as awslambdaric) as [head, body]."""
+        head = (self._invocation_prefix + request_id.encode() + self._error_suffix
+                + (b"Lambda-Runtime-Function-XRay-Error-Cause: " + xray_cause + b"\r\n" if xray_cause else b"")
+                + (b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode() + b"\r\n" if invocation_id else b"")
+                + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        return [head, body]
+
+    def init_error(self, body: bytes, error_type: str) -> list[bytes]:
+        """`POST /init/error` with the `Lambda-Runtime-Function-Error-Type` header, as [head, body]."""
+        return [self._with_error_type(self._init_error, error_type, body), body]
+
+    def restore_error(self, body: bytes, error_type: str) -> list[bytes]:
+        """`POST /restore/error` (SnapStart after-restore failures), as [head, body]."""
+        return [self._with_error_type(self._restore_error, error_type, body), body]
+
+    @staticmethod
+    def _with_error_type(prefix: bytes, error_type: str, body: bytes) -> bytes:
+        return (prefix + b"Lambda-Runtime-Function-Error-Type: " + _header_value(error_type) + b"\r\n"
+                + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+
+
+def _header_value(text: str) -> bytes:
+    """`text` made safe for a header value: no control characters, non-ASCII escaped."""
+    return "".join(c if " " <= c < "\x7f" else "?" for c in text).encode("ascii")
+
+
+def outcome(status: int) -> str:
+    """What a runtime does with a POST's status: "ok" (2xx), "refused" (4xx: log, go on), "fatal" (exit)."""
+    if 200 <= status < 300:
+        return "ok"
+    if 400 <= status < 500:
+        return "refused"
+    return "fatal"
