@@ -131,9 +131,10 @@ class RuntimeAPIServer:
             self._closed = True
             self._lock.notify_all()
         try:
-            self._sock.close()
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
         except OSError:
             pass
+        self._sock.close()
         for conn in list(self._conns):
             try:
                 conn.shutdown(socket.SHUT_RDWR)
@@ -175,13 +176,14 @@ class RuntimeAPIServer:
                 head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
                 lower = {k.lower() for k in headers}
                 for key, value in headers.items():
-                    head.append(f"{key}: {value}")
+                    if value is not None:  # None: leave the header out (Content-Length: None = body until EOF)
+                        head.append(f"{key}: {value}")
                 if "content-length" not in lower:
                     head.append(f"Content-Length: {len(body)}")
                 if "date" not in lower:
                     head.append("Date: Mon, 01 Jan 2026 00:00:00 GMT")
                 conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-                if headers.get("Connection", "").lower() == "close":
+                if (headers.get("Connection") or "").lower() == "close":
                     conn.shutdown(socket.SHUT_RDWR)
                     return
         except OSError:
@@ -203,6 +205,8 @@ class RuntimeAPIServer:
                 return (self.end_status, {"Content-Type": "application/json"},
                         b'{"errorMessage":"scenario over","errorType":"Test.End"}')
             return inv.status, inv.headers, inv.body
+        if request.path.endswith("/restore/next"):
+            return 200, {}, b""
         return ACCEPTED
 
 

@@ -1,0 +1,418 @@
+"""Wire tests: fastric as a subprocess against the recording Runtime API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from runtime_api import RuntimeAPIServer, base_env, run_client
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "core")
+NEXT = "/2018-06-01/runtime/invocation/next"
+
+
+def fastric(handler, srv, **kwargs):
+    kwargs.setdefault("cwd", FIXTURES)
+    return run_client("fastric", handler, srv, **kwargs)
+
+
+def post_paths(srv):
+    return [r.path for r in srv.requests if r.method == "POST"]
+
+
+def test_success_request_bytes():
+    with RuntimeAPIServer() as srv:
+        rid = srv.add_invocation({"op": "echo"}, request_id="8476a536-e9f4-11e8-9739-2dfe598c3fcd")
+        run = fastric("app.handler", srv)
+    assert run.returncode == 1  # the scenario ends with a 500 on /next
+    first, post, last = srv.requests
+    py = "%d.%d.%d" % sys.version_info[:3]
+    assert first.raw_head == (f"GET {NEXT} HTTP/1.1\r\nHost: {srv.address}\r\n"
+                              f"User-Agent: aws-lambda-python/{py} fastric/0.1.0\r\n\r\n").encode()
+    assert post.method == "POST" and post.path == f"/2018-06-01/runtime/invocation/{rid}/response"
+    assert post.header_names() == ["host", "user-agent", "content-type", "content-length"]
+    assert post.header("content-type") == "application/json"
+    assert int(post.header("content-length")) == len(post.body)
+    assert post.json() == {"op": "echo"}
+    # one keep-alive connection for the whole life of the process
+    assert {r.conn for r in srv.requests} == {1}
+    assert last.path == NEXT
+    assert b"Failed to get next invocation. Http Response code: 500" in run.stdout
+
+
+def test_invocation_id_is_echoed_on_response_and_error_only_when_present():
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"op": "echo"}, headers={"Lambda-Runtime-Invocation-Id": "inv-1"})
+        srv.add_invocation({"op": "raise"}, headers={"Lambda-Runtime-Invocation-Id": "inv-2"})
+        srv.add_invocation({"op": "echo"}, headers={"Lambda-Runtime-Invocation-Id": ""})
+        srv.add_invocation({"op": "raise"})
+        fastric("app.handler", srv)
+    posted = [r for r in srv.requests if r.method == "POST"]
+    assert [r.header("lambda-runtime-invocation-id") for r in posted] == ["inv-1", "inv-2", None, None]
+    assert [r.path.rsplit("/", 1)[1] for r in posted] == ["response", "error", "response", "error"]
+
+
+def test_error_post_headers():
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"op": "raise", "x": 1}, request_id="rid-e")
+        fastric("app.handler", srv)
+    err = srv.requests[1]
+    assert err.path == "/2018-06-01/runtime/invocation/rid-e/error"
+    assert err.header("content-type") == "application/json"
+    assert err.header("lambda-runtime-function-error-type") is None
+    cause = json.loads(err.header("lambda-runtime-function-xray-error-cause"))
+    assert cause["working_directory"] == FIXTURES
+    assert cause["exceptions"][0]["type"] == "ValueError"
+    assert cause["exceptions"][0]["stack"][0]["label"] == "handler"
+    assert cause["paths"] == [os.path.join(FIXTURES, "app.py")]
+    assert err.json()["errorMessage"] == "bad value: 1"
+    assert int(err.header("content-length")) == len(err.body)
+
+
+def test_xray_cause_is_dropped_at_one_mebibyte():
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"op": "raise", "x": "z" * (1024 * 1024)})
+        srv.add_invocation({"op": "raise", "x": "z" * 1000})
+        fastric("app.handler", srv)
+    big, small = [r for r in srv.requests if r.method == "POST"]
+    assert big.header("lambda-runtime-function-xray-error-cause") is None
+    assert len(big.json()["errorMessage"]) > 1024 * 1024
+    assert small.header("lambda-runtime-function-xray-error-cause") is not None
+
+
+@pytest.mark.parametrize("status", [400, 403, 413])
+def test_refused_post_is_logged_and_the_loop_goes_on(status):
+    def respond(request):
+        if request.method == "POST" and "/rid-refused/" in request.path:
+            return status, {"Content-Type": "application/json"}, b'{"errorMessage":"no","errorType":"Refused"}'
+        return None
+
+    with RuntimeAPIServer(respond=respond) as srv:
+        srv.add_invocation({"op": "echo"}, request_id="rid-refused")
+        srv.add_invocation({"op": "echo"}, request_id="rid-ok")
+        run = fastric("app.handler", srv)
+    # never an /error after a refused /response; the next invocation is served
+    assert post_paths(srv) == ["/2018-06-01/runtime/invocation/rid-refused/response",
+                               "/2018-06-01/runtime/invocation/rid-ok/response"]
+    lines = [line for line in run.stdout.splitlines() if b"LAMBDA_RUNTIME" in line]
+    assert len(lines) == 2
+    assert re.fullmatch(rb"\[ERROR\] \[\d+\] LAMBDA_RUNTIME Failed to post handler success response\. "
+                        rb"Http response code: %d\. .*Refused.*" % status, lines[0])
+
+
+def test_oversized_response_gets_413_and_the_loop_goes_on():
+    limit = 6 * 1024 * 1024 + 100
+
+    def respond(request):
+        if request.path.endswith("/response") and len(request.body) > limit:
+            return 413, {}, b'{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).",' \
+                            b'"errorType":"RequestEntityTooLarge"}'
+        return None
+
+    with RuntimeAPIServer(respond=respond) as srv:
+        srv.add_invocation({"op": "big", "n": 7_000_000})
+        srv.add_invocation({"op": "echo"}, request_id="rid-after")
+        run = fastric("app.handler", srv)
+    assert post_paths(srv)[-1] == "/2018-06-01/runtime/invocation/rid-after/response"
+    assert not [p for p in post_paths(srv) if p.endswith("/error")]
+    assert b"Http response code: 413" in run.stdout
+
+
+def test_500_on_post_exits_promptly():
+    def respond(request):
+        if request.method == "POST":
+            return 500, {}, b'{"errorType":"Container error"}'
+        return None
+
+    with RuntimeAPIServer(respond=respond) as srv:
+        srv.add_invocation({"op": "echo"})
+        srv.add_invocation({"op": "echo"})
+        run = fastric("app.handler", srv)
+    assert run.returncode == 1
+    assert len(post_paths(srv)) == 1 and len(srv.requests) == 2
+    assert b"Http response code: 500" in run.stdout
+
+
+def test_dropped_connection_is_reopened_once():
+    drops = {"n": 0}
+
+    def respond(request):
+        if request.path == NEXT and drops["n"] < 1:
+            drops["n"] += 1
+            return "drop"
+        return None
+
+    with RuntimeAPIServer(respond=respond) as srv:
+        srv.add_invocation({"op": "echo"}, request_id="rid-1")
+        run = fastric("app.handler", srv)
+    assert post_paths(srv) == ["/2018-06-01/runtime/invocation/rid-1/response"]
+    assert [r.conn for r in srv.requests] == [1, 2, 2, 2]
+    assert run.returncode == 1  # ended by the scenario's final 500
+
+
+def test_connection_dropped_twice_exits_with_a_clear_line():
+    def respond(request):
+        return "drop" if request.path == NEXT else None
+
+    with RuntimeAPIServer(respond=respond) as srv:
+        srv.add_invocation({"op": "echo"})
+        run = fastric("app.handler", srv)
+    assert run.returncode == 1
+    assert len(srv.requests) == 2 and {r.conn for r in srv.requests} == {1, 2}
+    assert b"Failed to get next invocation. No Response from endpoint" in run.stdout
+
+
+def test_unreachable_runtime_api_exits_1():
+    with RuntimeAPIServer() as srv:
+        address = srv.address
+    env = base_env(address)
+    proc = subprocess.run([sys.executable, "-m", "fastric", "app.handler"], cwd=FIXTURES, env=env,
+                          capture_output=True, timeout=30)
+    assert proc.returncode == 1
+    assert b"No Response from endpoint" in proc.stdout
+
+
+def test_server_closing_after_each_response_is_followed():
+    def respond(request):
+        if request.path == NEXT:
+            return None
+        return 202, {"Connection": "close"}, b'{"status":"OK"}'
+
+    with RuntimeAPIServer(respond=respond) as srv:
+        srv.add_invocation({"op": "echo", "n": 1})
+        srv.add_invocation({"op": "echo", "n": 2})
+        fastric("app.handler", srv)
+    assert len(post_paths(srv)) == 2
+    assert [r.conn for r in srv.requests] == [1, 1, 2, 2, 3]
+
+
+def test_body_delimited_by_connection_close():
+    served = {"n": 0}
+
+    def respond(request):
+        if request.path == NEXT and served["n"] == 0:
+            served["n"] += 1
+            return 200, {"Lambda-Runtime-Aws-Request-Id": "rid-eof", "Content-Type": "application/json",
+                         "Content-Length": None, "Connection": "close"}, b'{"op": "echo", "eof": true}'
+        return None
+
+    with RuntimeAPIServer(respond=respond) as srv:
+        fastric("app.handler", srv)
+    assert srv.requests[1].path == "/2018-06-01/runtime/invocation/rid-eof/response"
+    assert srv.requests[1].json() == {"op": "echo", "eof": True}
+    assert srv.requests[1].conn == 2
+
+
+def test_missing_content_type_means_json_and_odd_deadlines_mean_zero():
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"op": "context", "show_remaining": True}, content_type=None, request_id="r1",
+                           headers={"Lambda-Runtime-Deadline-Ms": None})
+        srv.add_invocation({"op": "context", "show_remaining": True}, request_id="r2", deadline_ms=0)
+        srv.add_invocation({"op": "context", "show_remaining": True}, request_id="r3",
+                           headers={"Lambda-Runtime-Deadline-Ms": "12abc"})
+        run = fastric("app.handler", srv)
+    bodies = [r.json() for r in srv.requests if r.method == "POST"]
+    assert [b["remaining"] for b in bodies] == [0, 0, 0]
+    assert [b["deadline"] for b in bodies] == [0, 0, 12]
+    assert run.returncode == 1
+
+
+def test_non_json_content_type_reaches_the_handler_as_bytes():
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation(body=b"a=1&b=2", content_type="application/x-www-form-urlencoded")
+        srv.add_invocation(body=b'{"op": "echo"}', content_type="application/json; charset=utf-8")
+        fastric("app.handler", srv)
+    bodies = [r.json() for r in srv.requests if r.method == "POST"]
+    assert bodies == [{"type": "bytes", "value": "a=1&b=2"}, {"type": "bytes", "value": '{"op": "echo"}'}]
+
+
+def test_bytes_result_is_sent_raw_as_application_unknown():
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"op": "bytes"})
+        fastric("app.handler", srv)
+    post = srv.requests[1]
+    assert post.header("content-type") == "application/unknown"
+    assert post.body == b"\x00\x01raw\xff"
+
+
+@pytest.mark.parametrize("request_id", ["a b", "../x", "r\x7fid", "..", "rid/../../init"])
+def test_unsafe_request_id_is_never_spliced_into_a_request_line(request_id):
+    def respond(request):
+        return None
+
+    with RuntimeAPIServer(respond=respond) as srv:
+        srv.add_invocation({"op": "echo"}, request_id=request_id)
+        srv.add_invocation({"op": "echo"}, request_id="rid-safe")
+        run = fastric("app.handler", srv)
+    assert post_paths(srv) == ["/2018-06-01/runtime/invocation/rid-safe/response"]
+    if "\x7f" in request_id:  # httptools refuses the header itself: the response is dropped, /next asked again
+        assert [r.conn for r in srv.requests] == [1, 2, 2, 2]
+    else:
+        assert b"Refusing request id" in run.stdout
+
+
+def test_missing_request_id_exits():
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"op": "echo"}, headers={"Lambda-Runtime-Aws-Request-Id": None})
+        run = fastric("app.handler", srv)
+    assert run.returncode == 1 and post_paths(srv) == []
+    assert b"Failed to find header lambda-runtime-aws-request-id" in run.stdout
+
+
+def test_async_handler_keeps_module_state_and_loop_across_invocations():
+    with RuntimeAPIServer() as srv:
+        for _ in range(3):
+            srv.add_invocation({})
+        srv.add_invocation({"raise": True})
+        srv.add_invocation({})
+        fastric("async_app.handler", srv)
+    posted = [r for r in srv.requests if r.method == "POST"]
+    bodies = [r.json() for r in posted]
+    assert [b.get("calls") for b in bodies] == [1, 2, 3, None, 5]
+    assert all(b["same_loop"] and b["ticker_alive"] and b["ticks_positive"] for b in bodies if "calls" in b)
+    assert [b["queued"] for b in bodies if "calls" in b] == [1, 2, 3, 5]
+    assert bodies[3]["errorType"] == "ValueError" and bodies[3]["errorMessage"] == "async boom"
+    assert "async_app.py" in bodies[3]["stackTrace"][-1]
+    assert all("/fastric/" not in frame for frame in bodies[3]["stackTrace"])
+
+
+@pytest.mark.parametrize("order", [
+    ["asyncio_run", "get_event_loop", "new_event_loop"],
+    ["get_event_loop", "new_event_loop", "asyncio_run"],
+    ["new_event_loop", "asyncio_run", "get_event_loop", "asyncio_run", "get_event_loop"],
+])
+def test_sync_handlers_run_as_if_no_loop_were_running(order):
+    """asyncio.run, get_event_loop().run_until_complete and new_event_loop behave as under awslambdaric
+    (plain Python), in every order -- including get_event_loop failing after asyncio.run on 3.10-3.13."""
+    bodies = {}
+    for client in ("awslambdaric", "fastric"):
+        with RuntimeAPIServer() as srv:
+            for op in order:
+                srv.add_invocation({"op": op}, request_id=f"rid-{len(srv.queue)}")
+            run_client(client, "app.handler", srv, cwd=FIXTURES, env={"PYTHONWARNINGS": "ignore"})
+        bodies[client] = [r.json() for r in srv.requests if r.method == "POST"]
+        for body in bodies[client]:
+            if isinstance(body, dict):
+                body["stackTrace"] = [f for f in body["stackTrace"] if "/awslambdaric/" not in f]
+    assert bodies["fastric"] == bodies["awslambdaric"]
+    assert bodies["fastric"][0] == f"{order[0].replace('asyncio_run', 'asyncio.run')} ok"
+
+
+def test_sigterm_reaches_user_code_while_waiting_for_next():
+    with RuntimeAPIServer() as srv:
+        srv.hold_next_when_empty = True
+        srv.add_invocation({"op": "sigterm_handler"})
+        proc = subprocess.Popen([sys.executable, "-m", "fastric", "app.handler"], cwd=FIXTURES,
+                                env=base_env(srv.address), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert srv.wait_for(lambda reqs: len([r for r in reqs if r.path == NEXT]) == 2)
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=10)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert b"GOT SIGTERM" in out, err
+    assert proc.returncode == 0
+
+
+def test_megabytes_of_output_do_not_lose_the_invocation():
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"op": "print_big", "n": 5_000_000})
+        srv.add_invocation({"op": "echo"}, request_id="rid-after")
+        run = fastric("app.handler", srv)
+    assert [r.json() for r in srv.requests if r.method == "POST"] == ["printed", {"op": "echo"}]
+    assert len(run.stdout) > 5_000_000
+
+
+def test_handler_from_env_and_task_root(tmp_path):
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"op": "echo"})
+        env = base_env(srv.address)
+        env.update({"_HANDLER": "app.handler", "LAMBDA_TASK_ROOT": FIXTURES})
+        proc = subprocess.run([sys.executable, "-m", "fastric"], cwd=str(tmp_path), env=env, capture_output=True,
+                              timeout=30)
+    assert proc.returncode == 1
+    assert [r.json() for r in srv.requests if r.method == "POST"] == [{"op": "echo"}]
+
+
+def test_no_handler_and_no_runtime_api_fail_clearly():
+    env = {k: v for k, v in os.environ.items() if k not in ("_HANDLER", "AWS_LAMBDA_RUNTIME_API")}
+    proc = subprocess.run([sys.executable, "-m", "fastric"], env=env, capture_output=True, timeout=30)
+    assert proc.returncode == 1 and b"no handler given" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "fastric", "app.handler"], env=env, capture_output=True, timeout=30)
+    assert proc.returncode == 1 and b"AWS_LAMBDA_RUNTIME_API is not set" in proc.stderr
+
+
+def test_init_error_is_posted_once_then_exit_1():
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({})
+        run = fastric("import_error.handler", srv)
+    assert run.returncode == 1
+    (init,) = srv.requests
+    assert init.raw_head.startswith(b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\n")
+    assert init.header("lambda-runtime-function-error-type") == "Runtime.ImportModuleError"
+    assert init.json() == {"errorMessage": "Unable to import module 'import_error': No module named 'nonexistent_dep'",
+                           "errorType": "Runtime.ImportModuleError", "requestId": "", "stackTrace": []}
+    assert b"LAMBDA_WARNING: Unhandled exception." in run.stdout
+    assert b"[ERROR] Runtime.ImportModuleError: Unable to import module" in run.stdout
+
+
+def test_multi_concurrency_forks_workers_with_their_own_connections():
+    with RuntimeAPIServer() as srv:
+        srv.hold_next_when_empty = True
+        for n in range(6):
+            srv.add_invocation({"op": "echo", "n": n})
+        proc = subprocess.Popen([sys.executable, "-m", "fastric", "app.handler"], cwd=FIXTURES,
+                                env={**base_env(srv.address), "AWS_LAMBDA_MAX_CONCURRENCY": "2"},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert srv.wait_for(lambda reqs: len([r for r in reqs if r.method == "POST"]) == 6)
+            assert srv.wait_for(lambda reqs: len({r.conn for r in reqs if r.path == NEXT}) == 2)
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=10)
+    assert sorted(r.json()["n"] for r in srv.requests if r.method == "POST") == list(range(6))
+
+
+def test_snapstart_restore_sequence_matches_awslambdaric():
+    seen = {}
+    for client in ("awslambdaric", "fastric"):
+        with RuntimeAPIServer() as srv:
+            srv.add_invocation({"op": "echo"}, request_id="rid-snap")
+            run = run_client(client, "snap_app.handler", srv, cwd=FIXTURES,
+                             env={"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"})
+        seen[client] = ([r.path for r in srv.requests], run.stdout.decode().splitlines()[:4],
+                        srv.requests[0].conn != srv.requests[1].conn)
+    assert seen["fastric"] == seen["awslambdaric"]
+    assert seen["fastric"][0][:2] == ["/2018-06-01/runtime/restore/next", NEXT]
+    assert seen["fastric"][1] == ["before 2", "before 1", "after 1", "after 2"]
+
+
+@pytest.mark.parametrize("fail, code, path, error_type", [
+    ("before", 64, "/2018-06-01/runtime/init/error", "Runtime.BeforeSnapshotError"),
+    ("after", 65, "/2018-06-01/runtime/restore/error", "Runtime.AfterRestoreError"),
+])
+def test_snapstart_hook_failures_match_awslambdaric(fail, code, path, error_type):
+    seen = {}
+    for client in ("awslambdaric", "fastric"):
+        with RuntimeAPIServer() as srv:
+            srv.add_invocation({"op": "echo"})
+            run = run_client(client, "snap_app.handler", srv, cwd=FIXTURES,
+                             env={"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start", "SNAP_FAIL": fail})
+        posted = [r for r in srv.requests if r.method == "POST"]
+        assert run.returncode == code, (client, run.stderr)
+        assert [r.path for r in posted] == [path]
+        assert posted[0].header("lambda-runtime-function-error-type") == error_type
+        doc = posted[0].json()
+        doc["stackTrace"] = [f for f in doc["stackTrace"] if "snap_app.py" in f]
+        seen[client] = doc
+    assert seen["fastric"] == seen["awslambdaric"]
+    assert seen["fastric"]["errorType"] == "ValueError"
