@@ -227,3 +227,30 @@ def test_async_handler_is_awaited_by_fastric_only():
     f_posts = posts(results["fastric"][1])
     assert [p[0] for p in f_posts] == ["response", "response"]
 
+
+
+def api_gateway_event(path: str, query: dict) -> dict:
+    """An API Gateway REST (v1) proxy event."""
+    return {
+        "resource": "/{proxy+}", "path": path, "httpMethod": "GET",
+        "headers": {"Host": "example.execute-api.us-east-1.amazonaws.com", "Accept": "application/json"},
+        "multiValueHeaders": {"Host": ["example.execute-api.us-east-1.amazonaws.com"], "Accept": ["application/json"]},
+        "queryStringParameters": query, "multiValueQueryStringParameters": {k: [v] for k, v in query.items()},
+        "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
+        "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": "GET", "path": "/prod" + path,
+                           "stage": "prod", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+                           "identity": {"sourceIp": "192.0.2.1", "userAgent": "curl/8"},
+                           "accountId": "123456789012", "apiId": "example"},
+        "body": None, "isBase64Encoded": False,
+    }
+
+
+def test_mangum_fastapi_app_serves_warm_invocations_like_awslambdaric():
+    pytest.importorskip("mangum")
+    invocations = [{"event": api_gateway_event(f"/items/{n}", {"q": f"v{n}"}), "request_id": f"rid-{n}"}
+                   for n in range(3)]
+    results = scenario("mangum_app.handler", invocations)
+    bodies = {client: [p[2] for p in posts(requests)] for client, (_, requests) in results.items()}
+    assert bodies["fastric"] == bodies["awslambdaric"]
+    assert [json.loads(b["body"]) for b in bodies["fastric"]] == [{"item_id": n, "q": f"v{n}"} for n in range(3)]
+    assert all(b["statusCode"] == 200 for b in bodies["fastric"])
