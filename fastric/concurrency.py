@@ -35,12 +35,7 @@ def _flush() -> None:
 
 def run_workers(count: int, worker: Callable[[], None]) -> int:
     """Fork `count` workers running `worker()`; wait for all of them; return the parent's exit code (0)."""
-    telemetry_fd = os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
-    if telemetry_fd is not None:  # the parent owns the telemetry fd; workers log to stdout
-        try:
-            os.close(int(telemetry_fd))
-        except (OSError, ValueError):
-            pass
+    logs.emit_worker_pool_event(count)  # also closes the telemetry fd: workers log to stdout
     socket_path = os.environ.get("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET")
     children = []
     for _ in range(max(count, 1)):
