@@ -7,8 +7,11 @@ A connection the server closed (or dropped) is re-opened once, and the request r
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httptools
+
+from fastric.protocol import split_address
 
 
 class ConnectionLost(Exception):
@@ -26,14 +29,6 @@ class Response:
         self.body = body
 
 
-def split_address(address: str) -> tuple[str, int]:
-    """`host:port` (IPv6 hosts in brackets) as (host, port); the port defaults to 80."""
-    host, sep, port = address.rpartition(":")
-    if not sep or "]" in port:
-        host, port = address, "80"
-    return host.strip("[]"), int(port)
-
-
 class RuntimeConnection:
     """A client connection to the Runtime API at `host:port`, opened lazily and kept alive across requests."""
 
@@ -47,6 +42,19 @@ class RuntimeConnection:
         try:
             return await self._exchange(chunks)
         except ConnectionLost:
+            return await self._exchange(chunks)
+
+    async def adopt(self, raw_sock, chunks: bytes | list[bytes]) -> Response:
+        """Go on with `raw_sock` (a socket or `_socket.socket`), on which `chunks` were already sent, and return
+        their response (re-sent on a new connection if that one was lost)."""
+        try:
+            sock = socket.socket(fileno=raw_sock.detach())
+            sock.setblocking(False)
+            _, protocol = await self._loop.create_connection(lambda: _ResponseProtocol(self._loop, True), sock=sock)
+            self._protocol = protocol
+            return await protocol.pending
+        except (ConnectionLost, OSError):
+            self.close()
             return await self._exchange(chunks)
 
     async def _exchange(self, chunks: bytes | list[bytes]) -> Response:
@@ -72,11 +80,13 @@ class RuntimeConnection:
 class _ResponseProtocol(asyncio.Protocol):
     """One TCP connection: writes requests, feeds httptools, resolves a future per response."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
+    def __init__(self, loop: asyncio.AbstractEventLoop, awaiting_response: bool = False):
         self._loop = loop
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
-        self._waiter: asyncio.Future | None = None
+        # a connection adopted with its request already sent is created waiting for the response
+        self._waiter: asyncio.Future | None = loop.create_future() if awaiting_response else None
+        self.pending = self._waiter
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
         self._headers_complete = False

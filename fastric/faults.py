@@ -7,8 +7,6 @@ import os
 import traceback
 from types import TracebackType
 
-import orjson
-
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 XRAY_CAUSE_LIMIT = 1024 * 1024  # awslambdaric drops the X-Ray cause header at 1 MiB or more
 
@@ -85,6 +83,8 @@ def _xray_header(cause: dict) -> bytes | None:
 
 def dump_document(document: dict) -> bytes:
     """The error document as JSON bytes (orjson; falls back to escaped JSON for strings orjson refuses)."""
+    import orjson
+
     try:
         return orjson.dumps(document)
     except (TypeError, orjson.JSONEncodeError):

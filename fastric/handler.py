@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Callable
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
+if TYPE_CHECKING:
+    from typing import Callable
 
 from fastric.faults import FaultError
 

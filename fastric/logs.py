@@ -28,7 +28,9 @@ import struct
 import sys
 import time
 import traceback
-from typing import TextIO
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
+if TYPE_CHECKING:
+    from typing import TextIO
 
 # -- frame types (big-endian u32), by level bucket ------------------------------------------------------------
 

@@ -142,6 +142,14 @@ def _header_value(text: str) -> bytes:
     return "".join(c if " " <= c < "\x7f" else "?" for c in text).encode("ascii")
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` (IPv6 hosts in brackets) as (host, port); the port defaults to 80."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "]" in port:
+        host, port = address, "80"
+    return host.strip("[]"), int(port)
+
+
 def outcome(status: int) -> str:
     """What a runtime does with a POST's status: "ok" (2xx), "refused" (4xx: log, go on), "fatal" (exit)."""
     if 200 <= status < 300:

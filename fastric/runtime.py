@@ -1,4 +1,4 @@
-"""The runtime loop: import the handler, then next → handle → post, on one persistent uvloop loop.
+"""The runtime loop: next → handle → post, on one persistent uvloop loop (start-up is in startup.py).
 
 Read top to bottom, this is the Runtime API's sequence. Sync handlers are called as if no event loop were
 running (so `asyncio.run()` and friends work inside them); `async def` handlers are awaited on the loop,
@@ -10,71 +10,53 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import sys
 from asyncio import events
 from types import CoroutineType
-from typing import Callable, NoReturn
+from typing import Callable
+
+import uvloop
 
 from fastric import logs
 from fastric.connection import ConnectionLost, RuntimeConnection
 from fastric.context import LambdaContext
 from fastric.faults import FaultError, describe_exception, dump_document, error_document
-from fastric.handler import add_task_root_to_path, load_handler
 from fastric.marshal import decode_event, encode_result
 from fastric.protocol import ProtocolError, Requests, outcome, parse_invocation
 
 
-def run(handler_name: str) -> NoReturn:
-    """Run the function `handler_name` against `$AWS_LAMBDA_RUNTIME_API` until the Runtime API ends it."""
-    address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
-    if not address:
-        sys.stderr.write("fastric: AWS_LAMBDA_RUNTIME_API is not set (host:port of the Lambda Runtime API)\n")
-        sys.exit(1)
-    concurrency = os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY")
-    if concurrency is not None:
-        from fastric.concurrency import run_workers
-
-        sys.exit(run_workers(int(concurrency), lambda: _run_one(address, handler_name)))
-    logs.setup()
-    _run_one(address, handler_name)
-
-
-def _run_one(address: str, handler_name: str) -> NoReturn:
-    add_task_root_to_path()
-    requests = Requests(address)
-    loop = new_loop()
-    connection = RuntimeConnection(loop, address)
-    try:
-        handler = load_handler(handler_name)
-    except Exception as exc:
-        sys.exit(loop.run_until_complete(report_init_error(connection, requests, exc)))
-    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-        from fastric.snapstart import run_snapstart_hooks
-
-        run_snapstart_hooks(loop, connection, requests)
-    sys.exit(loop.run_until_complete(serve(loop, connection, requests, handler)))
-
-
 def new_loop() -> asyncio.AbstractEventLoop:
     """A uvloop loop, not installed as the thread's current loop (user code must not find it)."""
-    import uvloop
-
     return uvloop.new_event_loop()
 
 
-async def report_init_error(connection: RuntimeConnection, requests: Requests, exc: Exception,
-                            error_type_header: str | None = None) -> int:
-    """Log and post an init failure to `/init/error`; the exit code is 1."""
+def run_loop(address: str, requests: Requests, handler: Callable, first_next=None,
+             snapstart: bool = False) -> int:
+    """Serve invocations until the Runtime API ends the process; returns the exit code.
+
+    `first_next` is a connection on which the first `/next` was already sent (see startup.py).
+    """
+    loop = new_loop()
+    connection = RuntimeConnection(loop, address)
+    if snapstart:
+        from fastric.snapstart import run_snapstart_hooks
+
+        run_snapstart_hooks(loop, connection, requests)
+    return loop.run_until_complete(serve(loop, connection, requests, handler, first_next))
+
+
+def report_init_error(address: str, requests: Requests, exc: Exception) -> int:
+    """Log and post an init failure to `/init/error`; returns the exit code, 1."""
     if isinstance(exc, FaultError):
         document = error_document(exc.message, exc.error_type, "", exc.stack)
     else:
         document, _ = describe_exception(exc, "")
-    if error_type_header is None:
-        logs.warn_unhandled_init()
+    logs.warn_unhandled_init()
     logs.log_error(document)
-    error_type = error_type_header or document["errorType"]
+    loop = new_loop()
+    connection = RuntimeConnection(loop, address)
     try:
-        response = await connection.request(requests.init_error(dump_document(document), error_type))
+        response = loop.run_until_complete(
+            connection.request(requests.init_error(dump_document(document), document["errorType"])))
     except ConnectionLost as lost:
         logs.runtime_log(f"Failed to post init error: {lost}")
         return 1
@@ -90,7 +72,7 @@ def is_async_handler(handler: Callable) -> bool:
 
 
 async def serve(loop: asyncio.AbstractEventLoop, connection: RuntimeConnection, requests: Requests,
-                handler: Callable) -> int:
+                handler: Callable, first_next=None) -> int:
     """The invocation loop. Returns the process exit code when the Runtime API tells the runtime to stop."""
     request = connection.request
     next_request = requests.next
@@ -99,7 +81,11 @@ async def serve(loop: asyncio.AbstractEventLoop, connection: RuntimeConnection, 
     awaited = is_async_handler(handler)
     while True:
         try:
-            response = await request(next_request)
+            if first_next is None:
+                response = await request(next_request)
+            else:
+                response = await connection.adopt(first_next, next_request)
+                first_next = None
         except ConnectionLost as exc:
             logs.runtime_log(f"Failed to get next invocation. No Response from endpoint ({exc})")
             return 1

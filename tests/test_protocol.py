@@ -2,8 +2,8 @@
 
 import pytest
 
-from fastric.connection import split_address
-from fastric.protocol import ProtocolError, Requests, is_safe_id, outcome, parse_deadline, parse_invocation
+from fastric.protocol import (ProtocolError, Requests, is_safe_id, outcome, parse_deadline, parse_invocation,
+                              split_address)
 
 
 def headers(**values):

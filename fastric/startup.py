@@ -1,0 +1,85 @@
+"""Start-up: everything up to the first `/next`, kept light so that the function's init ends early.
+
+Init is: logging set-up, the handler import, then the first `GET /next`. That request goes out on a plain
+blocking socket while the hot loop's modules (asyncio, uvloop, orjson, ...) are imported on a background
+thread; the loop then adopts the socket, and its pending response, when that import is done. Init failures
+and SnapStart need the loop at once and import it in line.
+"""
+
+from __future__ import annotations
+
+import _socket  # socket.py costs milliseconds at start-up; the loop wraps this one later
+import os
+import sys
+import threading
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+from fastric import logs
+from fastric.handler import add_task_root_to_path, load_handler
+from fastric.protocol import Requests, split_address
+
+
+def run(handler_name: str) -> NoReturn:
+    """Run the function `handler_name` against `$AWS_LAMBDA_RUNTIME_API` until the Runtime API ends it."""
+    address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
+    if not address:
+        sys.stderr.write("fastric: AWS_LAMBDA_RUNTIME_API is not set (host:port of the Lambda Runtime API)\n")
+        sys.exit(1)
+    concurrency = os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY")
+    if concurrency is not None:
+        from fastric.concurrency import run_workers
+
+        sys.exit(run_workers(int(concurrency), lambda: run_worker(address, handler_name)))
+    logs.setup()
+    run_worker(address, handler_name)
+
+
+def run_worker(address: str, handler_name: str) -> NoReturn:
+    """Init (handler import), then the invocation loop, in this process."""
+    add_task_root_to_path()
+    requests = Requests(address)
+    try:
+        handler = load_handler(handler_name)
+    except Exception as exc:
+        from fastric import runtime
+
+        sys.exit(runtime.report_init_error(address, requests, exc))
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+        from fastric import runtime
+
+        sys.exit(runtime.run_loop(address, requests, handler, snapstart=True))
+    importer = threading.Thread(target=_import_runtime, name="fastric-import", daemon=True)
+    importer.start()
+    first = send_first_next(address, requests.next)
+    importer.join()
+    from fastric import runtime
+
+    sys.exit(runtime.run_loop(address, requests, handler, first_next=first))
+
+
+def _import_runtime() -> None:
+    try:
+        import fastric.runtime  # noqa: F401
+    except BaseException:  # the main thread imports it again and reports the failure itself
+        pass
+
+
+def send_first_next(address: str, request: bytes) -> _socket.socket | None:
+    """Connect and send the first `/next` request; None if that failed (the loop then connects itself)."""
+    host, port = split_address(address)
+    try:
+        family, kind, proto, _, sockaddr = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)[0]
+        sock = _socket.socket(family, kind, proto)
+    except OSError:
+        return None
+    try:
+        sock.connect(sockaddr)
+        if family != _socket.AF_UNIX:
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        sock.sendall(request)
+    except OSError:
+        sock.close()
+        return None
+    return sock
