@@ -25,7 +25,8 @@ from awslambdaric.lambda_runtime_marshaller import LambdaMarshaller
 
 from fastric import marshal
 from fastric.faults import FaultError
-from fastric.marshal import decode_event, encode_result, find_syntax_error
+from fastric.jsonerrors import find_syntax_error
+from fastric.marshal import decode_event, encode_result
 
 THEIRS = LambdaMarshaller()
 
