@@ -1,0 +1,352 @@
+"""A small HTTP/1.1 server on asyncio + httptools, streaming in both directions.
+
+Each request is an `Exchange`. Exchanges on one connection are handled strictly in order (a pipelined
+request waits until the previous response is finished). The application is an `async def app(exchange)`
+started when the exchange becomes active, which is as soon as its head is parsed, so a handler can
+consume a request body while it is still arriving (`Exchange.stream_body`) or wait for all of it
+(`Exchange.read_body`). Bodies are buffered up to a limit; past it the bytes are counted and dropped and
+`Exchange.over_limit` is set, so an oversized request is drained and answered without closing the
+connection. Responses are written whole (`respond`) or chunked with trailers (`start_stream`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+from typing import Awaitable, Callable, Iterable
+
+import httptools
+
+Headers = Iterable[tuple[str, str]]
+App = Callable[["Exchange"], Awaitable[None]]
+
+REASONS = {100: "Continue", 200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request",
+           403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+           500: "Internal Server Error", 502: "Bad Gateway"}
+
+
+def _head(status: int, headers: Headers) -> list[str]:
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"]
+    lines.extend(f"{name}: {value}\r\n" for name, value in headers)
+    return lines
+
+
+class Exchange:
+    """One request and its response."""
+
+    def __init__(self, conn: "HTTPConnection", method: str, target: str, headers: dict[str, str],
+                 http_version: str, keep_alive: bool, body_limit: int):
+        self.conn = conn
+        self.method = method
+        self.target = target
+        self.path, _, self.query = target.partition("?")
+        self.headers = headers  # lower-case names; repeated headers joined with ", "
+        self.http_version = http_version
+        self.keep_alive = keep_alive
+        self.trailers: dict[str, str] = {}
+        self.body = bytearray()
+        self.body_size = 0
+        self.over_limit = False
+        self.request_complete = False
+        self.responded = False
+        self._body_limit = body_limit
+        self._on_data: Callable[[bytes], None] | None = None
+        self._complete: asyncio.Future | None = None
+        self._streaming = False
+        self._continue_sent = False
+        self._close_callbacks: list[Callable[[], None]] = []
+
+    # -- request side ----------------------------------------------------------------------
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    @property
+    def expects_continue(self) -> bool:
+        return self.headers.get("expect", "").lower() == "100-continue" and not self._continue_sent
+
+    def _send_continue(self) -> None:
+        if self.expects_continue and not self.request_complete:
+            self._continue_sent = True
+            self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _feed(self, data: bytes) -> None:
+        self.body_size += len(data)
+        if self._on_data is not None:
+            self._on_data(data)
+        elif not self.over_limit:
+            if self.body_size <= self._body_limit:
+                self.body += data
+            else:
+                self.over_limit = True
+                self.body = bytearray()
+
+    def _finish_request(self) -> None:
+        self.request_complete = True
+        if self._complete is not None and not self._complete.done():
+            self._complete.set_result(None)
+
+    async def read_body(self) -> bytes:
+        """Wait for the whole request; return its body (empty if it went over the limit)."""
+        if not self.request_complete:
+            self._send_continue()
+            self._complete = asyncio.get_running_loop().create_future()
+            await self._complete
+        return bytes(self.body)
+
+    def stream_body(self, on_data: Callable[[bytes], None]) -> None:
+        """Deliver the body to `on_data` as it arrives (what came already is delivered at once)."""
+        if self.body:
+            buffered, self.body = bytes(self.body), bytearray()
+            on_data(buffered)
+        self._on_data = on_data
+        self._send_continue()
+
+    def pause_reading(self) -> None:
+        self.conn.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.conn.resume_reading()
+
+    # -- response side ---------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self.conn.closed
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call `callback` if the connection is lost before this exchange is finished."""
+        self._close_callbacks.append(callback)
+
+    def respond(self, status: int, headers: Headers = (), body: bytes = b"", close: bool = False) -> None:
+        """Send a complete response with a Content-Length."""
+        if self.responded:
+            return
+        close = close or not self.keep_alive or (self.expects_continue and not self.request_complete)
+        lines = _head(status, headers)
+        lines.append(f"Content-Length: {len(body)}\r\n")
+        if close:
+            lines.append("Connection: close\r\n")
+        lines.append("\r\n")
+        self.conn.write_joined("".join(lines).encode("latin-1"), body)
+        self._done(close)
+
+    def start_stream(self, status: int, headers: Headers = (), trailer_names: Iterable[str] = ()) -> None:
+        """Start a chunked response; continue with `write` and `end`."""
+        lines = _head(status, headers)
+        trailer_names = list(trailer_names)
+        if trailer_names:
+            lines.append(f"Trailer: {', '.join(trailer_names)}\r\n")
+        lines.append("Transfer-Encoding: chunked\r\n\r\n")
+        self._streaming = True
+        self.conn.write("".join(lines).encode("latin-1"))
+
+    def write(self, data: bytes) -> None:
+        if data and self._streaming and not self.responded:
+            self.conn.write_joined(b"%x\r\n" % len(data), data, b"\r\n")
+
+    def end(self, trailers: Headers = ()) -> None:
+        """Finish a chunked response, with optional trailers."""
+        if self.responded:
+            return
+        tail = "".join(f"{name}: {value}\r\n" for name, value in trailers)
+        self.conn.write(f"0\r\n{tail}\r\n".encode("latin-1"))
+        self._done(not self.keep_alive)
+
+    @property
+    def writable(self) -> bool:
+        return not self.conn.write_paused
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        self.conn.when_writable(callback)
+
+    def _done(self, close: bool) -> None:
+        self.responded = True
+        self._close_callbacks.clear()
+        self.conn.exchange_done(self, close)
+
+    def _lost(self) -> None:
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            callback()
+        if self._complete is not None and not self._complete.done():
+            self._complete.cancel()
+
+
+class HTTPConnection(asyncio.Protocol):
+    """Feeds httptools and runs the app for each exchange, one at a time."""
+
+    def __init__(self, app: App, body_limit: int):
+        self.app = app
+        self.body_limit = body_limit
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.write_paused = False
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._current: Exchange | None = None  # the exchange being parsed
+        self._active: Exchange | None = None  # the exchange being answered
+        self._queue: deque[Exchange] = deque()
+        self._writable_callbacks: list[Callable[[], None]] = []
+        self._reading_paused = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400, b'{"errorMessage":"Upgrade not supported","errorType":"BadRequest"}')
+        except httptools.HttpParserError:
+            self._fail(400, b'{"errorMessage":"Malformed HTTP request","errorType":"BadRequest"}')
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        for exchange in ([self._active] if self._active else []) + list(self._queue):
+            exchange._lost()
+        self._queue.clear()
+        self._active = None
+        self._run_writable_callbacks()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._run_writable_callbacks()
+
+    # -- httptools callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._raw_headers = []
+        self._current = None
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._current is None:
+            self._raw_headers.append((name, value))
+        else:  # a trailer, after the last chunk
+            self._current.trailers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in self._raw_headers:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        parser = self._parser
+        exchange = Exchange(self, parser.get_method().decode("latin-1"), self._url.decode("latin-1"), headers,
+                            parser.get_http_version(), parser.should_keep_alive(), self.body_limit)
+        self._current = exchange
+        self._queue.append(exchange)
+        if self._active is None:
+            self._activate_next()
+
+    def on_body(self, body: bytes) -> None:
+        if self._current is not None:
+            self._current._feed(body)
+
+    def on_message_complete(self) -> None:
+        exchange, self._current = self._current, None
+        if exchange is not None:
+            exchange._finish_request()
+            if exchange is self._active and exchange.responded:
+                self._advance(exchange)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    def write_joined(self, *parts: bytes) -> None:
+        """Write small parts as one buffer (one syscall); large ones without copying them."""
+        if sum(map(len, parts)) < 65536:
+            self.write(b"".join(parts))
+        else:
+            for part in parts:
+                self.write(part)
+
+    def pause_reading(self) -> None:
+        if not self._reading_paused and not self.closed and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._reading_paused and not self.closed and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        if self.write_paused and not self.closed:
+            self._writable_callbacks.append(callback)
+        else:
+            callback()
+
+    def _run_writable_callbacks(self) -> None:
+        callbacks, self._writable_callbacks = self._writable_callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def exchange_done(self, exchange: Exchange, close: bool) -> None:
+        if close:
+            self._close()
+        elif exchange.request_complete:
+            self._advance(exchange)
+
+    def _advance(self, exchange: Exchange) -> None:
+        if self._active is exchange:
+            self._queue.popleft()
+            self._active = None
+            self.resume_reading()
+            if self._queue:
+                self._activate_next()
+
+    def _activate_next(self) -> None:
+        exchange = self._queue[0]
+        self._active = exchange
+        task = asyncio.get_running_loop().create_task(self._run(exchange))
+        task.add_done_callback(_log_task_error)
+
+    async def _run(self, exchange: Exchange) -> None:
+        try:
+            await self.app(exchange)
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            if not exchange.responded:
+                exchange.respond(500, [("Content-Type", "application/json")],
+                                 b'{"errorMessage":"Internal emulator error","errorType":"EmulatorError"}', close=True)
+            raise
+
+    def _fail(self, status: int, body: bytes) -> None:
+        if self._active is None or self._active.responded:
+            self.write("".join(_head(status, [("Content-Type", "application/json"),
+                                              ("Content-Length", str(len(body))),
+                                              ("Connection", "close")])).encode("latin-1") + b"\r\n" + body)
+        self._close()
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+
+def _log_task_error(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        loop = task.get_loop()
+        loop.call_exception_handler({"message": "unhandled error in an HTTP handler",
+                                     "exception": task.exception(), "task": task})
+
+
+async def serve(app: App, host: str, port: int, body_limit: int) -> asyncio.Server:
+    """Start an HTTP server for `app` on host:port (port 0 picks a free one)."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: HTTPConnection(app, body_limit), host, port, reuse_address=True)

@@ -1,0 +1,224 @@
+"""One invocation: what the invoker sent, where it is in its life, and where its result goes.
+
+The result goes to a `ResponseSink`: `HTTPSink` answers the invoke endpoint's HTTP request, `StreamSink`
+writes to a file (the `fastric invoke` command). Every function-side failure carries
+`X-Amz-Function-Error: Unhandled`, as the Lambda Invoke API does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import time
+import uuid
+from typing import Any, BinaryIO, Callable
+
+from .httpserver import Exchange
+
+STREAM_TRAILERS = ("X-Amz-Function-Error", "Lambda-Runtime-Function-Error-Type", "Lambda-Runtime-Function-Error-Body")
+
+
+class State(enum.Enum):
+    QUEUED = "queued"  # waiting for a slot or for the bootstrap's /next
+    DISPATCHED = "dispatched"  # handed to the bootstrap by /next
+    RESPONDING = "responding"  # a /response or /error post is being received
+    DONE = "done"
+
+
+class ResponseSink:
+    """Where an invocation's result goes. This base class drops it (asynchronous `Event` invokes)."""
+
+    request_id = ""  # set by the Invocation
+
+    def complete(self, status: int, content_type: str, body: bytes, function_error: bool) -> None:
+        """The whole response at once."""
+
+    def start(self, content_type: str) -> None:
+        """A streamed response begins."""
+
+    def write(self, data: bytes) -> None:
+        """Part of a streamed response."""
+
+    def end(self, error_type: str | None, error_document: bytes | None) -> None:
+        """A streamed response ends, with the error its trailers carried, if any."""
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        callback()
+
+    @property
+    def writable(self) -> bool:
+        return True
+
+
+class Invocation:
+    """An invoke request on its way through the emulator."""
+
+    def __init__(self, event: bytes, sink: ResponseSink, *, trace_id: str | None = None,
+                 client_context: str | None = None, cognito_identity: str | None = None,
+                 tenant_id: str | None = None):
+        self.request_id = str(uuid.uuid4())
+        self.invocation_id = str(uuid.uuid4())
+        self.event = event
+        self.sink = sink
+        sink.request_id = self.request_id
+        self.trace_id = trace_id or new_trace_id()
+        self.client_context = client_context
+        self.cognito_identity = cognito_identity
+        self.tenant_id = tenant_id
+        self.state = State.QUEUED
+        self.abandoned = False  # the invoker went away before the invocation started
+        self.deadline_ms = 0
+        self.started_at = 0.0  # monotonic, when the sandbox took it
+        self.dispatched_at = 0.0  # monotonic, when /next handed it out
+        self.finished_at = 0.0
+        self.report_status: str | None = None  # REPORT's "Status:" (timeout, error)
+        self.report_error_type: str | None = None
+        self.function_error = False
+        self.instance: Any = None  # the sandbox instance it was handed to
+        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._streaming = False
+        self._streamed_bytes = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.state is State.DONE
+
+    def abandon(self) -> None:
+        """The invoker went away: an invocation still waiting for a slot will not run."""
+        self.abandoned = True
+
+    # -- outcomes --------------------------------------------------------------------------
+    def succeed(self, content_type: str, body: bytes) -> None:
+        if self._finish():
+            self.sink.complete(200, content_type, body, False)
+
+    def fail(self, document: bytes, *, status: int = 200, content_type: str = "application/json",
+             report_status: str | None = None, error_type: str | None = None) -> None:
+        """Finish with a function error (status 200) or a platform failure (502, timeouts)."""
+        if not self._finish():
+            return
+        self.function_error = True
+        self.report_status = report_status
+        self.report_error_type = error_type
+        if self._streaming:  # headers are gone: the error travels in trailers
+            self.sink.end(error_type or "Unhandled", document)
+        else:
+            self.sink.complete(status, content_type, document, True)
+
+    def stream_write(self, content_type: str, data: bytes) -> None:
+        """Relay part of a streamed response. The invoker's headers go out with the first bytes."""
+        if self.finished or not data:
+            return
+        if not self._streaming:
+            self._streaming = True
+            self.sink.start(content_type)
+        self._streamed_bytes += len(data)
+        self.sink.write(data)
+
+    def stream_end(self, content_type: str, error_type: str | None, error_document: bytes | None) -> None:
+        """End a streamed response, successfully or with the error its trailers carried."""
+        if error_document is not None:
+            self.fail(error_document, error_type=error_type)
+        elif not self._streaming:
+            self.succeed(content_type, b"")
+        elif self._finish():
+            self.sink.end(None, None)
+
+    def _finish(self) -> bool:
+        if self.state is State.DONE:
+            return False
+        self.state = State.DONE
+        self.finished_at = time.monotonic()
+        if not self.done.done():
+            self.done.set_result(None)
+        return True
+
+
+def new_trace_id() -> str:
+    """An X-Ray trace header like the one Lambda sends when the caller sent none."""
+    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
+class HTTPSink(ResponseSink):
+    """Answers the invoke endpoint's HTTP exchange."""
+
+    def __init__(self, exchange: Exchange):
+        self.exchange = exchange
+        self._buffer: bytearray | None = None  # for HTTP/1.0 invokers, which cannot take chunks
+        self._content_type = "application/octet-stream"
+
+    def _headers(self, content_type: str, function_error: bool) -> list[tuple[str, str]]:
+        headers = [("Content-Type", content_type), ("X-Amz-Executed-Version", "$LATEST"),
+                   ("X-Amzn-RequestId", self.request_id)]
+        if function_error:
+            headers.append(("X-Amz-Function-Error", "Unhandled"))
+        return headers
+
+    def complete(self, status: int, content_type: str, body: bytes, function_error: bool) -> None:
+        self.exchange.respond(status, self._headers(content_type, function_error), body)
+
+    def start(self, content_type: str) -> None:
+        if self.exchange.http_version == "1.0":
+            self._buffer, self._content_type = bytearray(), content_type
+            return
+        self.exchange.start_stream(200, self._headers(content_type, False), STREAM_TRAILERS)
+
+    def write(self, data: bytes) -> None:
+        if self._buffer is not None:
+            self._buffer += data
+        else:
+            self.exchange.write(data)
+
+    def end(self, error_type: str | None, error_document: bytes | None) -> None:
+        if self._buffer is not None:
+            self.complete(200, self._content_type, bytes(self._buffer), False)
+        elif error_document is None:
+            self.exchange.end()
+        else:
+            self.exchange.end([("X-Amz-Function-Error", "Unhandled"),
+                               ("Lambda-Runtime-Function-Error-Type", error_type or "Unhandled"),
+                               ("Lambda-Runtime-Function-Error-Body", base64.b64encode(error_document).decode())])
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        self.exchange.when_writable(callback)
+
+    @property
+    def writable(self) -> bool:
+        return self.exchange.writable
+
+
+class StreamSink(ResponseSink):
+    """Writes the response body to a binary file as it arrives; an error document replaces it on failure."""
+
+    def __init__(self, out: BinaryIO):
+        self.out = out
+        self.function_error = False
+        self.status = 0
+        self._ends_with_newline = True
+
+    def complete(self, status: int, content_type: str, body: bytes, function_error: bool) -> None:
+        self.status, self.function_error = status, function_error
+        self.write(body)
+
+    def start(self, content_type: str) -> None:
+        self.status = 200
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.out.write(data)
+            self.out.flush()
+            self._ends_with_newline = data.endswith(b"\n")
+
+    def end(self, error_type: str | None, error_document: bytes | None) -> None:
+        if error_document is not None:
+            self.function_error = True
+            if not self._ends_with_newline:
+                self.write(b"\n")
+            self.write(error_document)
+
+    def finish_line(self) -> None:
+        """End the output with a newline, as a shell user expects."""
+        if not self._ends_with_newline:
+            self.write(b"\n")

@@ -1,0 +1,239 @@
+"""The Runtime API the bootstrap talks to (`/2018-06-01/runtime/...`), following RAPID's answers.
+
+- `GET invocation/next`: waits for an invocation; 200 with the event and every `Lambda-Runtime-*` header
+  (always with a Content-Type). The first `/next` of a process ends its init phase.
+- `POST invocation/{id}/response`: 202; 400 `InvalidRequestID` for an id never handed out; 403
+  `InvalidStateTransition` once the invocation has its answer; 413 `RequestEntityTooLarge` over
+  6 291 556 bytes (the invoker then gets `Function.ResponseSizeTooLarge`); 400
+  `InvalidFunctionResponseMode` for a response mode other than `streaming`. Streamed bodies are relayed
+  to the invoker as they arrive; error trailers become a function error.
+- `POST invocation/{id}/error`: 202, the posted document goes to the invoker as a function error.
+- `POST init/error`: 202 during init (the invocations waiting get the document, with 502); 403 after.
+A `Lambda-Runtime-Invocation-Id` echoed on a post must match the one sent on `/next` (400 otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+
+from . import documents
+from .httpserver import Exchange
+from .invocation import Invocation, State
+from .sandbox import Sandbox
+
+PREFIX = "/2018-06-01/runtime/"
+JSON = [("Content-Type", "application/json")]
+INVALID_INVOCATION_ID = documents.error_document("InvalidInvocationID", "Invalid invocation ID")
+
+
+class RuntimeAPI:
+    """Routes the bootstrap's requests to the sandbox."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+
+    async def __call__(self, exchange: Exchange) -> None:
+        path = exchange.path
+        if not path.startswith(PREFIX):
+            return await _refuse(exchange, 404, documents.NOT_FOUND)
+        route = path[len(PREFIX):]
+        if route == "invocation/next":
+            if exchange.method != "GET":
+                return await _refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
+            return await self.next(exchange)
+        if exchange.method != "POST" and (route == "init/error" or route.startswith("invocation/")):
+            return await _refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
+        if route == "init/error":
+            return await self.init_error(exchange)
+        parts = route.split("/")
+        if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "response":
+            return await self.response(exchange, parts[1])
+        if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "error":
+            return await self.error(exchange, parts[1])
+        return await _refuse(exchange, 404, documents.NOT_FOUND)
+
+    # -- /next -----------------------------------------------------------------------------
+    async def next(self, exchange: Exchange) -> None:
+        sandbox = self.sandbox
+        instance = sandbox.current
+        if instance is None or not instance.alive or instance.retiring:
+            # A process the emulator has given up on (after a timeout or an init error): tell it to exit.
+            return exchange.respond(500, JSON, documents.error_document(
+                "Runtime.Unavailable", "Container error. Non-recoverable state. Runtime should exit promptly."))
+        if instance.initialized_at is None:
+            instance.initialized_at = time.monotonic()
+            instance.measure_memory()  # the init peak, in case the process dies before its first report
+        invocation = instance.take_queued()
+        if invocation is None:
+            poll = instance.add_poll()
+            exchange.on_close(poll.cancel)
+            try:
+                invocation = await poll
+            except asyncio.CancelledError:
+                return
+        if exchange.closed:  # the poller went away as it was served: give the invocation to the next one
+            instance.queued.appendleft(invocation)
+            return
+        sandbox.dispatched(instance, invocation)
+        exchange.respond(200, _next_headers(invocation, sandbox.config.function_arn), invocation.event)
+
+    # -- /response -------------------------------------------------------------------------
+    async def response(self, exchange: Exchange, request_id: str) -> None:
+        invocation = await self._claim(exchange, request_id, "InvocationResponse")
+        if invocation is None:
+            return
+        mode = exchange.header("lambda-runtime-function-response-mode")
+        if mode is not None and mode != "streaming":
+            await exchange.read_body()
+            invocation.fail(documents.invalid_response_mode(request_id), error_type="Runtime.InvalidResponseModeHeader")
+            return exchange.respond(400, JSON, documents.INVALID_RESPONSE_MODE)
+        if mode == "streaming":
+            return await self._relay_stream(exchange, invocation)
+        try:
+            body = await exchange.read_body()
+        except asyncio.CancelledError:
+            _truncated(invocation)
+            raise
+        if exchange.over_limit:
+            invocation.fail(documents.response_too_large(exchange.body_size),
+                            error_type="Function.ResponseSizeTooLarge")
+            return exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE)
+        error = _trailer_error(exchange)
+        if error is not None:
+            invocation.fail(error[1], error_type=error[0])
+        else:
+            invocation.succeed(exchange.header("content-type") or "application/json", body)
+        exchange.respond(202, JSON, documents.ACCEPTED)
+
+    async def _relay_stream(self, exchange: Exchange, invocation: Invocation) -> None:
+        content_type = exchange.header("content-type") or "application/octet-stream"
+        sink = invocation.sink
+
+        def relay(data: bytes) -> None:
+            invocation.stream_write(content_type, data)
+            if not sink.writable:
+                exchange.pause_reading()
+                sink.when_writable(exchange.resume_reading)
+
+        exchange.stream_body(relay)
+        try:
+            await exchange.read_body()
+        except asyncio.CancelledError:
+            _truncated(invocation)
+            raise
+        error = _trailer_error(exchange)
+        if error is not None:
+            invocation.stream_end(content_type, error[0], error[1])
+        else:
+            invocation.stream_end(content_type, None, None)
+        exchange.respond(202, JSON, documents.ACCEPTED)
+
+    # -- /error ----------------------------------------------------------------------------
+    async def error(self, exchange: Exchange, request_id: str) -> None:
+        invocation = await self._claim(exchange, request_id, "InvocationErrorResponse")
+        if invocation is None:
+            return
+        try:
+            body = await exchange.read_body()
+        except asyncio.CancelledError:
+            _truncated(invocation)
+            raise
+        if exchange.over_limit:
+            invocation.fail(documents.response_too_large(exchange.body_size),
+                            error_type="Function.ResponseSizeTooLarge")
+            return exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE)
+        content_type = exchange.header("content-type")
+        document = documents.posted_error(body, content_type, exchange.header("lambda-runtime-function-error-type"))
+        invocation.fail(document, content_type=_invoker_error_content_type(content_type))
+        exchange.respond(202, JSON, documents.ACCEPTED)
+
+    # -- /init/error -----------------------------------------------------------------------
+    async def init_error(self, exchange: Exchange) -> None:
+        instance = self.sandbox.current
+        if instance is None or instance.initialized_at is not None or instance.init_error is not None:
+            await exchange.read_body()
+            source = "Ready" if instance is not None and instance.initialized_at is not None else "InitError"
+            return exchange.respond(403, JSON, documents.invalid_state_transition(source, "InitError"))
+        body = await exchange.read_body()
+        header_type = exchange.header("lambda-runtime-function-error-type")
+        document = documents.posted_error(body, exchange.header("content-type"), header_type)
+        self.sandbox.log.note(f"init error posted by pid {instance.pid}: {document.decode('utf-8', 'replace')}")
+        self.sandbox.init_failed(instance, document, header_type or _error_type_of(document))
+        exchange.respond(202, JSON, documents.ACCEPTED)
+
+    # -- shared ----------------------------------------------------------------------------
+    async def _claim(self, exchange: Exchange, request_id: str, target: str) -> Invocation | None:
+        """The dispatched invocation this post answers, marked as being answered; else refuse the post."""
+        invocation, seen = self.sandbox.lookup(request_id)
+        if invocation is None and not seen:
+            await _refuse(exchange, 400, documents.INVALID_REQUEST_ID)
+            return None
+        if invocation is None or invocation.state is not State.DISPATCHED:
+            await _refuse(exchange, 403, documents.invalid_state_transition("RuntimeResponseSentState", target))
+            return None
+        echoed = exchange.header("lambda-runtime-invocation-id")
+        if echoed and echoed != invocation.invocation_id:
+            await _refuse(exchange, 400, INVALID_INVOCATION_ID)
+            return None
+        invocation.state = State.RESPONDING
+        return invocation
+
+
+def _next_headers(invocation: Invocation, function_arn: str) -> list[tuple[str, str]]:
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
+        ("Lambda-Runtime-Deadline-Ms", str(invocation.deadline_ms)),
+        ("Lambda-Runtime-Invoked-Function-Arn", function_arn),
+        ("Lambda-Runtime-Trace-Id", invocation.trace_id),
+        ("Lambda-Runtime-Invocation-Id", invocation.invocation_id),
+    ]
+    if invocation.client_context:
+        headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
+    if invocation.cognito_identity:
+        headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
+    if invocation.tenant_id:
+        headers.append(("Lambda-Runtime-Aws-Tenant-Id", invocation.tenant_id))
+    return headers
+
+
+async def _refuse(exchange: Exchange, status: int, document: bytes) -> None:
+    """Answer with an error once the request body is in (drained, so the connection stays usable)."""
+    try:
+        await exchange.read_body()
+    except asyncio.CancelledError:
+        return
+    exchange.respond(status, JSON, document)
+
+
+def _trailer_error(exchange: Exchange) -> tuple[str, bytes] | None:
+    error_type = exchange.trailers.get("lambda-runtime-function-error-type")
+    encoded = exchange.trailers.get("lambda-runtime-function-error-body")
+    if not error_type and not encoded:
+        return None
+    return error_type or "Runtime.Unknown", documents.error_from_trailers(error_type, encoded)
+
+
+def _truncated(invocation: Invocation) -> None:
+    invocation.fail(documents.error_document(
+        "Runtime.TruncatedResponse",
+        f"RequestId: {invocation.request_id} Error: the runtime's connection closed during its response"),
+        error_type="Runtime.TruncatedResponse")
+
+
+def _invoker_error_content_type(content_type: str | None) -> str:
+    if not content_type or content_type.lower().startswith("application/vnd.aws.lambda.error"):
+        return "application/json"
+    return content_type
+
+
+def _error_type_of(document: bytes) -> str:
+    try:
+        value = orjson.loads(document)
+    except orjson.JSONDecodeError:
+        return "Runtime.Unknown"
+    error_type = value.get("errorType") if isinstance(value, dict) else None
+    return error_type if isinstance(error_type, str) and error_type else "Runtime.Unknown"

@@ -1,0 +1,51 @@
+"""The emulator assembled: the Runtime API server, the sandbox, the scheduler and (optionally) the invoke endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .config import FunctionConfig
+from .documents import MAX_PAYLOAD
+from .httpserver import serve
+from .invocation import Invocation
+from .invoke_api import InvokeAPI
+from .report import PlatformLog
+from .runtime_api import RuntimeAPI
+from .sandbox import Sandbox
+from .scheduler import Scheduler
+
+RUNTIME_API_HOST = "127.0.0.1"
+
+
+class Emulator:
+    """A local Lambda execution environment for one function."""
+
+    def __init__(self, config: FunctionConfig, log: PlatformLog | None = None):
+        self.config = config
+        self.log = log or PlatformLog()
+        self.sandbox = Sandbox(config, self.log)
+        self.scheduler = Scheduler(config.slots, self.sandbox.run)
+        self._servers: list[asyncio.Server] = []
+        self.invoke_address: tuple[str, int] | None = None
+
+    async def start(self, host: str | None = None, port: int = 0) -> None:
+        """Serve the Runtime API (and the invoke endpoint on host:port unless host is None); spawn the bootstrap."""
+        runtime_server = await serve(RuntimeAPI(self.sandbox), RUNTIME_API_HOST, 0, MAX_PAYLOAD)
+        self._servers.append(runtime_server)
+        self.sandbox.runtime_api = f"{RUNTIME_API_HOST}:{runtime_server.sockets[0].getsockname()[1]}"
+        if host is not None:
+            invoke_server = await serve(InvokeAPI(self.scheduler), host, port, MAX_PAYLOAD)
+            self._servers.append(invoke_server)
+            self.invoke_address = invoke_server.sockets[0].getsockname()[:2]
+        await self.sandbox.start()
+
+    def submit(self, invocation: Invocation) -> None:
+        self.scheduler.submit(invocation)
+
+    async def close(self) -> None:
+        """Stop serving and stop the bootstrap."""
+        for server in self._servers:
+            server.close()
+        await self.sandbox.close()
+        for task in list(self.scheduler.running):
+            task.cancel()
