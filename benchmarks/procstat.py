@@ -1,0 +1,62 @@
+"""Read a process's CPU time and peak memory from /proc (Linux)."""
+
+from __future__ import annotations
+
+import os
+
+_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ns(pid: int) -> int:
+    """User+system CPU of every live thread of `pid`, in nanoseconds.
+
+    Summed from each thread's `schedstat` (nanosecond resolution); falls back to the 10 ms ticks of
+    `/proc/<pid>/stat` where schedstat is missing. Returns -1 once the process is gone.
+    """
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return -1
+    total = 0
+    try:
+        for tid in tids:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split(None, 1)[0])
+    except FileNotFoundError:
+        return _stat_cpu_ns(pid)
+    except OSError:
+        return -1
+    return total
+
+
+def _stat_cpu_ns(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return -1
+    return (int(fields[11]) + int(fields[12])) * _TICK_NS  # utime, stime
+
+
+def peak_rss_kb(pid: int) -> int:
+    """The process's peak resident set size (VmHWM) in KiB, or -1 if unknown."""
+    return _status_kb(pid, b"VmHWM:")
+
+
+def anon_rss_kb(pid: int) -> int:
+    """The process's resident anonymous memory now (RssAnon) in KiB, or -1 if unknown.
+
+    Unlike VmHWM it leaves out file-backed pages (shared libraries), whose residency also depends on how
+    much of each file the page cache holds (the kernel maps cached neighbours of a faulting page)."""
+    return _status_kb(pid, b"RssAnon:")
+
+
+def _status_kb(pid: int, key: bytes) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
