@@ -1,17 +1,20 @@
-"""The one keep-alive HTTP/1.1 connection to the Runtime API: an asyncio Protocol fed to httptools.
+"""The one keep-alive HTTP/1.1 connection to the Runtime API, its responses parsed by httptools.
 
-`request(chunks)` writes prebuilt request bytes and resolves when httptools reports the whole response.
-A connection the server closed (or dropped) is re-opened once, and the request re-sent, before giving up.
+`ResponseReader` turns httptools callbacks into `Response` objects and is shared by both transports:
+`Connection` here (a blocking socket: the hot loop of plain `def` handlers, no asyncio imported) and
+`aioconnection.py` (an asyncio Protocol on uvloop, for `async def` handlers). A connection the server closed
+or dropped is re-opened once, and the request re-sent, before giving up.
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
+import _socket  # socket.py costs milliseconds at start-up and adds nothing here
 
 import httptools
 
 from fastric.protocol import split_address
+
+_RECV_SIZE = 65536  # below glibc's mmap threshold: a larger recv buffer costs an mmap/munmap per call
 
 
 class ConnectionLost(Exception):
@@ -29,104 +32,33 @@ class Response:
         self.body = body
 
 
-class RuntimeConnection:
-    """A client connection to the Runtime API at `host:port`, opened lazily and kept alive across requests."""
+class ResponseReader:
+    """httptools callbacks collecting one response at a time; subclasses implement `deliver`."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, address: str):
-        self._loop = loop
-        self._host, self._port = split_address(address)
-        self._protocol: _ResponseProtocol | None = None
-
-    async def request(self, chunks: bytes | list[bytes]) -> Response:
-        """Send one request and return its response, re-opening the connection once if it was lost."""
-        try:
-            return await self._exchange(chunks)
-        except ConnectionLost:
-            return await self._exchange(chunks)
-
-    async def adopt(self, raw_sock, chunks: bytes | list[bytes]) -> Response:
-        """Go on with `raw_sock` (a socket or `_socket.socket`), on which `chunks` were already sent, and return
-        their response (re-sent on a new connection if that one was lost)."""
-        try:
-            sock = socket.socket(fileno=raw_sock.detach())
-            sock.setblocking(False)
-            _, protocol = await self._loop.create_connection(lambda: _ResponseProtocol(self._loop, True), sock=sock)
-            self._protocol = protocol
-            return await protocol.pending
-        except (ConnectionLost, OSError):
-            self.close()
-            return await self._exchange(chunks)
-
-    async def _exchange(self, chunks: bytes | list[bytes]) -> Response:
-        protocol = self._protocol
-        if protocol is None or protocol.transport is None:
-            protocol = self._protocol = await self._connect()
-        return await protocol.exchange(chunks)
-
-    async def _connect(self) -> "_ResponseProtocol":
-        try:
-            _, protocol = await self._loop.create_connection(
-                lambda: _ResponseProtocol(self._loop), self._host, self._port)
-        except OSError as exc:
-            raise ConnectionLost(f"cannot connect to {self._host}:{self._port}: {exc}") from None
-        return protocol
-
-    def close(self) -> None:
-        if self._protocol is not None:
-            self._protocol.close()
-            self._protocol = None
-
-
-class _ResponseProtocol(asyncio.Protocol):
-    """One TCP connection: writes requests, feeds httptools, resolves a future per response."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, awaiting_response: bool = False):
-        self._loop = loop
-        self.transport: asyncio.Transport | None = None
+    def reset_parser(self) -> None:
         self._parser = httptools.HttpResponseParser(self)
-        # a connection adopted with its request already sent is created waiting for the response
-        self._waiter: asyncio.Future | None = loop.create_future() if awaiting_response else None
-        self.pending = self._waiter
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
         self._headers_complete = False
         self._framed = False  # the response declares its length (Content-Length or chunked)
 
-    def exchange(self, chunks: bytes | list[bytes]) -> asyncio.Future:
-        self._waiter = waiter = self._loop.create_future()
-        if chunks.__class__ is bytes:
-            self.transport.write(chunks)
-        else:
-            self.transport.writelines(chunks)
-        return waiter
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
-
-    # -- asyncio.Protocol -----------------------------------------------------------------
-    def connection_made(self, transport: asyncio.Transport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
+        """Parse received bytes; raises ConnectionLost on a malformed response."""
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(ConnectionLost(f"malformed response from the Runtime API: {exc}"))
-            self.close()
+            raise ConnectionLost(f"malformed response from the Runtime API: {exc}") from None
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            return
-        if self._headers_complete and not self._framed:  # a body delimited by the end of the connection
-            self._finish()
-        else:
-            self._fail(ConnectionLost("the Runtime API closed the connection" + (f": {exc}" if exc else "")))
+    def eof(self) -> bool:
+        """The peer closed the connection: True if that completed a response delimited by the connection's end."""
+        if self._headers_complete and not self._framed:
+            self._complete(False)
+            return True
+        return False
 
-    # -- httptools callbacks --------------------------------------------------------------
+    def deliver(self, response: Response, keep_alive: bool) -> None:
+        raise NotImplementedError
+
     def on_message_begin(self) -> None:
         self._headers = {}
         self._body = []
@@ -146,21 +78,105 @@ class _ResponseProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        keep_alive = self._parser.should_keep_alive()
-        self._finish()
-        if not keep_alive:
+        self._complete(self._parser.should_keep_alive())
+
+    def _complete(self, keep_alive: bool) -> None:
+        body = self._body
+        self._headers_complete = False
+        self.deliver(Response(self._parser.get_status_code(), self._headers,
+                              body[0] if len(body) == 1 else b"".join(body)), keep_alive)
+
+
+class Connection(ResponseReader):
+    """A blocking keep-alive connection to the Runtime API at `host:port`, opened lazily."""
+
+    def __init__(self, address: str, sock: _socket.socket | None = None):
+        self.address = address
+        self._address = split_address(address)
+        self._sock = sock
+        self._response: Response | None = None
+        self._keep_alive = True
+        self.reset_parser()
+
+    def request(self, chunks: bytes | list[bytes]) -> Response:
+        """Send one request and return its response, re-opening the connection once if it was lost."""
+        try:
+            return self._exchange(chunks)
+        except ConnectionLost:
             self.close()
+            return self._exchange(chunks)
 
-    def _finish(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            body = self._body
-            waiter.set_result(Response(self._parser.get_status_code(), self._headers,
-                                       body[0] if len(body) == 1 else b"".join(body)))
-        self._waiter = None
+    def response_to(self, chunks: bytes | list[bytes]) -> Response:
+        """The response to `chunks`, already sent on the socket this connection was given (re-sent on a new
+        connection if that one was lost)."""
+        try:
+            return self._read_response()
+        except ConnectionLost:
+            self.close()
+            return self._exchange(chunks)
 
-    def _fail(self, exc: Exception) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-        self._waiter = None
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def detach(self) -> _socket.socket | None:
+        """Hand the open socket over (to the asyncio transport); this connection forgets it."""
+        sock, self._sock = self._sock, None
+        return sock
+
+    def _exchange(self, chunks: bytes | list[bytes]) -> Response:
+        if self._sock is None:
+            self._connect()
+        try:
+            if chunks.__class__ is bytes:
+                self._sock.sendall(chunks)
+            else:
+                head, body = chunks
+                if len(body) < _RECV_SIZE:
+                    self._sock.sendall(head + body)
+                else:
+                    self._sock.sendall(head)
+                    self._sock.sendall(body)
+        except OSError as exc:
+            raise ConnectionLost(f"the Runtime API closed the connection: {exc}") from None
+        return self._read_response()
+
+    def _connect(self) -> None:
+        host, port = self._address
+        try:
+            family, kind, proto, _, sockaddr = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)[0]
+            sock = _socket.socket(family, kind, proto)
+        except OSError as exc:
+            raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}") from None
+        try:
+            sock.connect(sockaddr)
+            if family != _socket.AF_UNIX:
+                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            sock.close()
+            raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}") from None
+        self._sock = sock
+        self.reset_parser()
+
+    def _read_response(self) -> Response:
+        self._response = None
+        recv = self._sock.recv
+        while self._response is None:
+            try:
+                data = recv(_RECV_SIZE)
+            except OSError as exc:
+                raise ConnectionLost(f"the Runtime API closed the connection: {exc}") from None
+            if not data:
+                if self.eof():
+                    break
+                raise ConnectionLost("the Runtime API closed the connection")
+            self.feed(data)
+        response, self._response = self._response, None
+        if not self._keep_alive:
+            self.close()
+        return response
+
+    def deliver(self, response: Response, keep_alive: bool) -> None:
+        self._response = response
+        self._keep_alive = keep_alive

@@ -1,47 +1,173 @@
-"""The runtime loop: next → handle → post, on one persistent uvloop loop (start-up is in startup.py).
+"""The runtime loop: next → handle → post, on the one keep-alive connection (start-up is in startup.py).
 
-Read top to bottom, this is the Runtime API's sequence. Sync handlers are called as if no event loop were
-running (so `asyncio.run()` and friends work inside them); `async def` handlers are awaited on the loop,
-which lives as long as the process, so module-level async clients stay usable across invocations.
+Read top to bottom, this is the Runtime API's sequence. Plain `def` handlers run on a blocking socket, with no
+event loop at all, so `asyncio.run()` and friends work inside them exactly as in plain Python; `async def`
+handlers run on one uvloop loop that lives as long as the process (aioruntime.py), and share the steps below.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
-from asyncio import events
 from types import CoroutineType
-from typing import Callable
-
-import uvloop
 
 from fastric import logs
-from fastric.connection import ConnectionLost, RuntimeConnection
+from fastric.connection import Connection, ConnectionLost, Response
 from fastric.context import LambdaContext
 from fastric.faults import FaultError, describe_exception, dump_document, error_document
 from fastric.marshal import decode_event, encode_result
-from fastric.protocol import ProtocolError, Requests, outcome, parse_invocation
+from fastric.protocol import Invocation, ProtocolError, Requests, outcome, parse_invocation
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
 
 
-def new_loop() -> asyncio.AbstractEventLoop:
-    """A uvloop loop, not installed as the thread's current loop (user code must not find it)."""
-    return uvloop.new_event_loop()
+class Stop(Exception):
+    """The Runtime API told the runtime to stop (or is gone): leave the loop with this exit code."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
 
 
-def run_loop(address: str, requests: Requests, handler: Callable, first_next=None,
-             snapstart: bool = False) -> int:
+def run_loop(address: str, requests: Requests, handler: Callable, first_next=None, snapstart: bool = False) -> int:
     """Serve invocations until the Runtime API ends the process; returns the exit code.
 
-    `first_next` is a connection on which the first `/next` was already sent (see startup.py).
+    `first_next` is a socket on which the first `/next` was already sent (see startup.py).
     """
-    loop = new_loop()
-    connection = RuntimeConnection(loop, address)
-    if snapstart:
-        from fastric.snapstart import run_snapstart_hooks
+    connection = Connection(address, first_next)
+    try:
+        if snapstart:
+            from fastric.snapstart import run_snapstart_hooks
 
-        run_snapstart_hooks(loop, connection, requests)
-    return loop.run_until_complete(serve(loop, connection, requests, handler, first_next))
+            run_snapstart_hooks(connection, requests)
+        response = fetch_next(connection.response_to if first_next is not None else connection.request, requests)
+        if is_async_handler(handler):
+            from fastric.aioruntime import serve_async
+
+            return serve_async(connection, requests, handler, response)
+        return serve(connection, requests, handler, response)
+    except Stop as stop:
+        return stop.code
+
+
+def serve(connection: Connection, requests: Requests, handler: Callable, response: Response) -> int:
+    """The invocation loop for plain `def` handlers, starting from the first `/next` response."""
+    try:
+        while True:
+            invocation = next_invocation(response)
+            if invocation is not None:
+                try:
+                    event, context = begin(invocation)
+                    result = handler(event, context)
+                    if result.__class__ is CoroutineType:
+                        result = run_coroutine(result)
+                    post = result_request(requests, invocation, result)
+                except Exception as exc:
+                    post = error_request(requests, invocation, exc)
+                send_post(connection.request, post)
+            response = fetch_next(connection.request, requests)
+    except Stop as stop:
+        return stop.code
+
+
+# -- the steps ------------------------------------------------------------------------------------------
+
+def fetch_next(request: Callable[[bytes], Response], requests: Requests) -> Response:
+    """`GET /next`; a Runtime API that cannot be reached stops the runtime."""
+    try:
+        return request(requests.next)
+    except ConnectionLost as exc:
+        raise lost("Failed to get next invocation. No Response from endpoint", exc) from None
+
+
+def next_invocation(response: Response) -> Invocation | None:
+    """The invocation a `/next` response announces; None for one that cannot be answered (logged)."""
+    if response.status != 200:
+        logs.runtime_log(f"Failed to get next invocation. Http Response code: {response.status}")
+        raise Stop(1)
+    try:
+        return parse_invocation(response.headers, response.body)
+    except ProtocolError as exc:
+        logs.runtime_log(str(exc))
+        if b"lambda-runtime-aws-request-id" in response.headers:
+            return None  # an id refused for the wire: nothing can be posted for it
+        raise Stop(1) from None
+
+
+def begin(invocation: Invocation) -> tuple[Any, LambdaContext]:
+    """Per-invocation state (log ids, `_X_AMZN_TRACE_ID`), then the context and the decoded event."""
+    logs.set_request(invocation.request_id, invocation.tenant_id)
+    if invocation.trace_id is not None:
+        os.environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
+    elif "_X_AMZN_TRACE_ID" in os.environ:
+        del os.environ["_X_AMZN_TRACE_ID"]
+    context = LambdaContext(invocation.request_id, invocation.client_context, invocation.cognito_identity,
+                            invocation.deadline_ms, invocation.function_arn, invocation.tenant_id)
+    return decode_event(invocation.body, invocation.content_type), context
+
+
+def result_request(requests: Requests, invocation: Invocation, result: Any) -> list[bytes]:
+    """`POST /response` for a handler's result (FaultError if it cannot be serialized)."""
+    body, content_type = encode_result(result)
+    return requests.response(invocation.request_id, body, content_type, invocation.invocation_id)
+
+
+def error_request(requests: Requests, invocation: Invocation, exc: Exception) -> list[bytes]:
+    """Log the error document for `exc`, then `POST /error` with it."""
+    document, xray_cause = describe_exception(exc, invocation.request_id)
+    logs.log_error(document)
+    return requests.error(invocation.request_id, dump_document(document), xray_cause, invocation.invocation_id)
+
+
+def send_post(request: Callable[[list[bytes]], Response], post: list[bytes]) -> None:
+    """Send a `/response` or `/error`; a refused one is logged and the loop goes on, a 5xx stops it."""
+    try:
+        posted = request(post)
+    except ConnectionLost as exc:
+        raise lost(f"Failed to post handler {post_kind(post)} response", exc) from None
+    check_posted(posted, post)
+
+
+def check_posted(posted: Response, post: list[bytes]) -> None:
+    if posted.status >= 300:
+        logs.runtime_log(f"Failed to post handler {post_kind(post)} response. Http response code: {posted.status}. "
+                         f"{posted.body.decode('utf-8', 'replace')}")
+        if outcome(posted.status) == "fatal":
+            raise Stop(1)
+
+
+def post_kind(post: list[bytes]) -> str:
+    return "error" if b"/error HTTP/1.1\r\n" in post[0] else "success"
+
+
+def lost(message: str, exc: ConnectionLost) -> Stop:
+    logs.runtime_log(f"{message} ({exc})")
+    return Stop(1)
+
+
+def is_async_handler(handler: Callable) -> bool:
+    """True for `async def` functions, and callables (or partials) whose function is one."""
+    for candidate in (handler, getattr(handler, "__call__", None), getattr(handler, "func", None)):
+        code = getattr(candidate, "__code__", None)
+        if code is not None and code.co_flags & _CO_COROUTINE:
+            return True
+    return False
+
+
+_coroutine_loop = None
+
+
+def run_coroutine(coroutine: CoroutineType) -> Any:
+    """Run a coroutine a plain `def` handler returned, on one uvloop loop kept for later ones."""
+    global _coroutine_loop
+    if _coroutine_loop is None:
+        import uvloop
+
+        _coroutine_loop = uvloop.new_event_loop()
+    return _coroutine_loop.run_until_complete(coroutine)
 
 
 def report_init_error(address: str, requests: Requests, exc: Exception) -> int:
@@ -52,90 +178,12 @@ def report_init_error(address: str, requests: Requests, exc: Exception) -> int:
         document, _ = describe_exception(exc, "")
     logs.warn_unhandled_init()
     logs.log_error(document)
-    loop = new_loop()
-    connection = RuntimeConnection(loop, address)
     try:
-        response = loop.run_until_complete(
-            connection.request(requests.init_error(dump_document(document), document["errorType"])))
-    except ConnectionLost as lost:
-        logs.runtime_log(f"Failed to post init error: {lost}")
+        response = Connection(address).request(requests.init_error(dump_document(document), document["errorType"]))
+    except ConnectionLost as exc:
+        logs.runtime_log(f"Failed to post init error: {exc}")
         return 1
     if outcome(response.status) != "ok":
         logs.runtime_log(f"Failed to post init error. Http response code: {response.status}. "
                          f"{response.body.decode('utf-8', 'replace')}")
     return 1
-
-
-def is_async_handler(handler: Callable) -> bool:
-    """True for `async def` functions (and callables whose `__call__` is one)."""
-    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))
-
-
-async def serve(loop: asyncio.AbstractEventLoop, connection: RuntimeConnection, requests: Requests,
-                handler: Callable, first_next=None) -> int:
-    """The invocation loop. Returns the process exit code when the Runtime API tells the runtime to stop."""
-    request = connection.request
-    next_request = requests.next
-    environ = os.environ
-    set_running_loop = events._set_running_loop
-    awaited = is_async_handler(handler)
-    while True:
-        try:
-            if first_next is None:
-                response = await request(next_request)
-            else:
-                response = await connection.adopt(first_next, next_request)
-                first_next = None
-        except ConnectionLost as exc:
-            logs.runtime_log(f"Failed to get next invocation. No Response from endpoint ({exc})")
-            return 1
-        if response.status != 200:
-            logs.runtime_log(f"Failed to get next invocation. Http Response code: {response.status}")
-            return 1
-        try:
-            invocation = parse_invocation(response.headers, response.body)
-        except ProtocolError as exc:
-            logs.runtime_log(str(exc))
-            if b"lambda-runtime-aws-request-id" in response.headers:
-                continue  # an id we refuse to put on the wire: nothing can be posted for it
-            return 1
-        request_id = invocation.request_id
-        logs.set_request(request_id, invocation.tenant_id)
-        if invocation.trace_id is not None:
-            environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
-        elif "_X_AMZN_TRACE_ID" in environ:
-            del environ["_X_AMZN_TRACE_ID"]
-        try:
-            context = LambdaContext(request_id, invocation.client_context, invocation.cognito_identity,
-                                    invocation.deadline_ms, invocation.function_arn, invocation.tenant_id)
-            event = decode_event(invocation.body, invocation.content_type)
-            if awaited:
-                result = await handler(event, context)
-            else:
-                set_running_loop(None)
-                try:
-                    result = handler(event, context)
-                finally:
-                    set_running_loop(loop)
-                if result.__class__ is CoroutineType:
-                    result = await result
-            body, content_type = encode_result(result)
-        except Exception as exc:
-            document, xray_cause = describe_exception(exc, request_id)
-            del exc
-            logs.log_error(document)
-            post = requests.error(request_id, dump_document(document), xray_cause, invocation.invocation_id)
-            what = "error"
-        else:
-            post = requests.response(request_id, body, content_type, invocation.invocation_id)
-            what = "success"
-        try:
-            posted = await request(post)
-        except ConnectionLost as exc:
-            logs.runtime_log(f"Failed to post handler {what} response: {exc}")
-            return 1
-        if posted.status >= 300:
-            logs.runtime_log(f"Failed to post handler {what} response. Http response code: {posted.status}. "
-                             f"{posted.body.decode('utf-8', 'replace')}")
-            if outcome(posted.status) == "fatal":
-                return 1

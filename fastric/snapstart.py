@@ -6,11 +6,10 @@ Hooks are registered by user code through `snapshot_restore_py` (`register_befor
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from fastric import logs
-from fastric.connection import RuntimeConnection
+from fastric.connection import Connection
 from fastric.faults import describe_exception, dump_document
 from fastric.protocol import Requests
 
@@ -27,34 +26,34 @@ def _registries() -> tuple[list, list]:
     return hooks.get_before_snapshot(), hooks.get_after_restore()
 
 
-def run_snapstart_hooks(loop: asyncio.AbstractEventLoop, connection: RuntimeConnection, requests: Requests) -> None:
+def run_snapstart_hooks(connection: Connection, requests: Requests) -> None:
     """Run the hooks around the snapshot; exits 64 (before-snapshot) or 65 (after-restore) on failure."""
     before, after = _registries()
     try:
         while before:
             func, args, kwargs = before.pop()
             func(*args, **kwargs)
-        response = loop.run_until_complete(connection.request(requests.restore_next))
+        response = connection.request(requests.restore_next)
         if response.status != 200:
             raise LambdaRuntimeClientError(
                 f"Request to Lambda Runtime '/2018-06-01/runtime/restore/next' endpoint failed. "
                 f"Reason: '{response.status}'. Response body: '{response.body!r}'")
     except BaseException as exc:
-        _report(loop, connection, requests.init_error, exc, "Runtime.BeforeSnapshotError")
+        _report(connection, requests.init_error, exc, "Runtime.BeforeSnapshotError")
         sys.exit(64)
     connection.close()  # the snapshot's TCP connection does not survive a restore
     try:
         for func, args, kwargs in after:
             func(*args, **kwargs)
     except BaseException as exc:
-        _report(loop, connection, requests.restore_error, exc, "Runtime.AfterRestoreError")
+        _report(connection, requests.restore_error, exc, "Runtime.AfterRestoreError")
         sys.exit(65)
 
 
-def _report(loop, connection: RuntimeConnection, build, exc: BaseException, error_type: str) -> None:
+def _report(connection: Connection, build, exc: BaseException, error_type: str) -> None:
     document, _ = describe_exception(exc, "")
     logs.log_error(document)
-    response = loop.run_until_complete(connection.request(build(dump_document(document), error_type)))
+    response = connection.request(build(dump_document(document), error_type))
     if response.status != 202:
         raise LambdaRuntimeClientError(f"Request to Lambda Runtime failed. Reason: '{response.status}'. "
                                        f"Response body: '{response.body!r}'")

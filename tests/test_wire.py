@@ -47,13 +47,14 @@ def test_success_request_bytes():
     assert b"Failed to get next invocation. Http Response code: 500" in run.stdout
 
 
-def test_invocation_id_is_echoed_on_response_and_error_only_when_present():
+@pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
+def test_invocation_id_is_echoed_on_response_and_error_only_when_present(handler):
     with RuntimeAPIServer() as srv:
         srv.add_invocation({"op": "echo"}, headers={"Lambda-Runtime-Invocation-Id": "inv-1"})
         srv.add_invocation({"op": "raise"}, headers={"Lambda-Runtime-Invocation-Id": "inv-2"})
         srv.add_invocation({"op": "echo"}, headers={"Lambda-Runtime-Invocation-Id": ""})
         srv.add_invocation({"op": "raise"})
-        fastric("app.handler", srv)
+        fastric(handler, srv)
     posted = [r for r in srv.requests if r.method == "POST"]
     assert [r.header("lambda-runtime-invocation-id") for r in posted] == ["inv-1", "inv-2", None, None]
     assert [r.path.rsplit("/", 1)[1] for r in posted] == ["response", "error", "response", "error"]
@@ -88,7 +89,8 @@ def test_xray_cause_is_dropped_at_one_mebibyte():
 
 
 @pytest.mark.parametrize("status", [400, 403, 413])
-def test_refused_post_is_logged_and_the_loop_goes_on(status):
+@pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
+def test_refused_post_is_logged_and_the_loop_goes_on(status, handler):
     def respond(request):
         if request.method == "POST" and "/rid-refused/" in request.path:
             return status, {"Content-Type": "application/json"}, b'{"errorMessage":"no","errorType":"Refused"}'
@@ -97,7 +99,7 @@ def test_refused_post_is_logged_and_the_loop_goes_on(status):
     with RuntimeAPIServer(respond=respond) as srv:
         srv.add_invocation({"op": "echo"}, request_id="rid-refused")
         srv.add_invocation({"op": "echo"}, request_id="rid-ok")
-        run = fastric("app.handler", srv)
+        run = fastric(handler, srv)
     # never an /error after a refused /response; the next invocation is served
     assert post_paths(srv) == ["/2018-06-01/runtime/invocation/rid-refused/response",
                                "/2018-06-01/runtime/invocation/rid-ok/response"]
@@ -107,7 +109,8 @@ def test_refused_post_is_logged_and_the_loop_goes_on(status):
                         rb"Http response code: %d\. .*Refused.*" % status, lines[0])
 
 
-def test_oversized_response_gets_413_and_the_loop_goes_on():
+@pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
+def test_oversized_response_gets_413_and_the_loop_goes_on(handler):
     limit = 6 * 1024 * 1024 + 100
 
     def respond(request):
@@ -119,13 +122,14 @@ def test_oversized_response_gets_413_and_the_loop_goes_on():
     with RuntimeAPIServer(respond=respond) as srv:
         srv.add_invocation({"op": "big", "n": 7_000_000})
         srv.add_invocation({"op": "echo"}, request_id="rid-after")
-        run = fastric("app.handler", srv)
+        run = fastric(handler, srv)
     assert post_paths(srv)[-1] == "/2018-06-01/runtime/invocation/rid-after/response"
     assert not [p for p in post_paths(srv) if p.endswith("/error")]
     assert b"Http response code: 413" in run.stdout
 
 
-def test_500_on_post_exits_promptly():
+@pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
+def test_500_on_post_exits_promptly(handler):
     def respond(request):
         if request.method == "POST":
             return 500, {}, b'{"errorType":"Container error"}'
@@ -134,13 +138,14 @@ def test_500_on_post_exits_promptly():
     with RuntimeAPIServer(respond=respond) as srv:
         srv.add_invocation({"op": "echo"})
         srv.add_invocation({"op": "echo"})
-        run = fastric("app.handler", srv)
+        run = fastric(handler, srv)
     assert run.returncode == 1
     assert len(post_paths(srv)) == 1 and len(srv.requests) == 2
     assert b"Http response code: 500" in run.stdout
 
 
-def test_dropped_connection_is_reopened_once():
+@pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
+def test_dropped_connection_is_reopened_once(handler):
     drops = {"n": 0}
 
     def respond(request):
@@ -151,7 +156,7 @@ def test_dropped_connection_is_reopened_once():
 
     with RuntimeAPIServer(respond=respond) as srv:
         srv.add_invocation({"op": "echo"}, request_id="rid-1")
-        run = fastric("app.handler", srv)
+        run = fastric(handler, srv)
     assert post_paths(srv) == ["/2018-06-01/runtime/invocation/rid-1/response"]
     assert [r.conn for r in srv.requests] == [1, 2, 2, 2]
     assert run.returncode == 1  # ended by the scenario's final 500
@@ -179,7 +184,8 @@ def test_unreachable_runtime_api_exits_1():
     assert b"No Response from endpoint" in proc.stdout
 
 
-def test_server_closing_after_each_response_is_followed():
+@pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
+def test_server_closing_after_each_response_is_followed(handler):
     def respond(request):
         if request.path == NEXT:
             return None
@@ -188,7 +194,7 @@ def test_server_closing_after_each_response_is_followed():
     with RuntimeAPIServer(respond=respond) as srv:
         srv.add_invocation({"op": "echo", "n": 1})
         srv.add_invocation({"op": "echo", "n": 2})
-        fastric("app.handler", srv)
+        fastric(handler, srv)
     assert len(post_paths(srv)) == 2
     assert [r.conn for r in srv.requests] == [1, 1, 2, 2, 3]
 
@@ -416,3 +422,23 @@ def test_snapstart_hook_failures_match_awslambdaric(fail, code, path, error_type
         seen[client] = doc
     assert seen["fastric"] == seen["awslambdaric"]
     assert seen["fastric"]["errorType"] == "ValueError"
+
+
+def test_plain_def_handler_returning_a_coroutine_is_awaited():
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"n": 1})
+        srv.add_invocation({"op": "raise", "x": 2})
+        srv.add_invocation({"n": 3})
+        fastric("async_app.returns_coroutine", srv)
+    bodies = [r.json() for r in srv.requests if r.method == "POST"]
+    assert bodies[0] == {"n": 1} and bodies[2] == {"n": 3}
+    assert bodies[1]["errorType"] == "ValueError" and "async_app.py" in bodies[1]["stackTrace"][-1]
+
+
+def test_sync_handlers_never_import_an_event_loop():
+    """Plain def handlers run on a blocking socket: neither asyncio nor uvloop is loaded for them."""
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({})
+        fastric("plain_app.handler", srv)
+    loaded = srv.requests[1].json()
+    assert loaded == {"asyncio": False, "uvloop": False}

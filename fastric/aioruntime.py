@@ -1,0 +1,54 @@
+"""The invocation loop for `async def` handlers: one uvloop loop for the life of the process.
+
+The steps are runtime.py's; only the waiting differs. The loop is never installed as the thread's current
+loop, and nothing else runs it, so module-level clients, pools and tasks created by the handler stay bound
+to it and usable across warm invocations.
+"""
+
+from __future__ import annotations
+
+import uvloop
+
+from fastric.aioconnection import AsyncConnection
+from fastric.connection import Connection, ConnectionLost, Response
+from fastric.protocol import Requests
+from fastric.runtime import (Stop, begin, check_posted, error_request, lost, next_invocation, post_kind,
+                             result_request)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
+
+def serve_async(connection: Connection, requests: Requests, handler: Callable, response: Response) -> int:
+    """Serve invocations of an `async def` handler, starting from the first `/next` response."""
+    loop = uvloop.new_event_loop()
+    return loop.run_until_complete(_serve(AsyncConnection(loop, connection.address), connection, requests, handler,
+                                          response))
+
+
+async def _serve(aio: AsyncConnection, connection: Connection, requests: Requests, handler: Callable,
+                 response: Response) -> int:
+    await aio.adopt(connection)
+    request = aio.request
+    try:
+        while True:
+            invocation = next_invocation(response)
+            if invocation is not None:
+                try:
+                    event, context = begin(invocation)
+                    result = await handler(event, context)
+                    post = result_request(requests, invocation, result)
+                except Exception as exc:
+                    post = error_request(requests, invocation, exc)
+                try:
+                    posted = await request(post)
+                except ConnectionLost as exc:
+                    raise lost(f"Failed to post handler {post_kind(post)} response", exc) from None
+                check_posted(posted, post)
+            try:
+                response = await request(requests.next)
+            except ConnectionLost as exc:
+                raise lost("Failed to get next invocation. No Response from endpoint", exc) from None
+    except Stop as stop:
+        return stop.code
