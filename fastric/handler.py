@@ -16,6 +16,18 @@ if TYPE_CHECKING:
 from fastric.faults import FaultError
 
 
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
+
+
+def is_async_handler(handler: Callable) -> bool:
+    """True for `async def` functions, and callables (or partials) whose function is one."""
+    for candidate in (handler, getattr(handler, "__call__", None), getattr(handler, "func", None)):
+        code = getattr(candidate, "__code__", None)
+        if code is not None and code.co_flags & _CO_COROUTINE:
+            return True
+    return False
+
+
 def add_task_root_to_path() -> None:
     """Put `LAMBDA_TASK_ROOT` first on sys.path when it is set and not there yet (as Lambda's wrapper does)."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT")

@@ -14,15 +14,13 @@ from fastric import logs
 from fastric.connection import Connection, ConnectionLost, Response
 from fastric.context import LambdaContext
 from fastric.faults import FaultError, describe_exception, dump_document, error_document
+from fastric.handler import is_async_handler
 from fastric.marshal import decode_event, encode_result
 from fastric.protocol import Invocation, ProtocolError, Requests, outcome, parse_invocation
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable
-
-_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
-
 
 class Stop(Exception):
     """The Runtime API told the runtime to stop (or is gone): leave the loop with this exit code."""
@@ -146,15 +144,6 @@ def post_kind(post: list[bytes]) -> str:
 def lost(message: str, exc: ConnectionLost) -> Stop:
     logs.runtime_log(f"{message} ({exc})")
     return Stop(1)
-
-
-def is_async_handler(handler: Callable) -> bool:
-    """True for `async def` functions, and callables (or partials) whose function is one."""
-    for candidate in (handler, getattr(handler, "__call__", None), getattr(handler, "func", None)):
-        code = getattr(candidate, "__code__", None)
-        if code is not None and code.co_flags & _CO_COROUTINE:
-            return True
-    return False
 
 
 _coroutine_loop = None

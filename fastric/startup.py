@@ -1,14 +1,14 @@
 """Start-up: everything up to the first `/next`, kept light so that the function's init ends early.
 
 Init is: logging set-up, the handler import, then the first `GET /next`. That request goes out on a plain
-blocking socket while the hot loop's modules (asyncio, uvloop, orjson, ...) are imported on a background
-thread; the loop then adopts the socket, and its pending response, when that import is done. Init failures
-and SnapStart need the loop at once and import it in line.
+socket while the hot loop's modules (runtime.py with orjson; aioruntime.py with uvloop for `async def`
+handlers) are imported on a background thread; the loop then takes the socket, and its pending response, over
+when that import is done. Init failures and SnapStart import the loop in line.
 """
 
 from __future__ import annotations
 
-import _socket  # socket.py costs milliseconds at start-up; the loop wraps this one later
+import _socket  # socket.py costs milliseconds at start-up
 import os
 import sys
 import threading
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 from fastric import logs
-from fastric.handler import add_task_root_to_path, load_handler
+from fastric.handler import add_task_root_to_path, is_async_handler, load_handler
 from fastric.protocol import Requests, split_address
 
 
@@ -50,7 +50,8 @@ def run_worker(address: str, handler_name: str) -> NoReturn:
         from fastric import runtime
 
         sys.exit(runtime.run_loop(address, requests, handler, snapstart=True))
-    importer = threading.Thread(target=_import_runtime, name="fastric-import", daemon=True)
+    loop_module = "fastric.aioruntime" if is_async_handler(handler) else "fastric.runtime"
+    importer = threading.Thread(target=_import, args=(loop_module,), name="fastric-import", daemon=True)
     importer.start()
     first = send_first_next(address, requests.next)
     importer.join()
@@ -59,9 +60,9 @@ def run_worker(address: str, handler_name: str) -> NoReturn:
     sys.exit(runtime.run_loop(address, requests, handler, first_next=first))
 
 
-def _import_runtime() -> None:
+def _import(module: str) -> None:
     try:
-        import fastric.runtime  # noqa: F401
+        __import__(module)
     except BaseException:  # the main thread imports it again and reports the failure itself
         pass
 
