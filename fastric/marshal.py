@@ -9,6 +9,7 @@ the same JSON value for every result it can serialize. Deliberate differences ar
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from enum import Enum
@@ -35,11 +36,26 @@ def decode_event(body: bytes, content_type: str | None) -> Any:
     if content_type is not None and content_type != "application/json":
         return body
     if not _may_hold_big_integer(body):
-        try:
-            return _loads(body)
-        except _DecodeError:
-            pass
+        if len(body) < _LARGE_EVENT:
+            try:
+                return _loads(body)
+            except _DecodeError:
+                pass
+        else:
+            # orjson builds no reference cycles: the collections its allocations would trigger are wasted
+            paused = gc.isenabled()
+            gc.disable()
+            try:
+                return _loads(body)
+            except _DecodeError:
+                pass
+            finally:
+                if paused:
+                    gc.enable()
     return _decode_like_simplejson(body)
+
+
+_LARGE_EVENT = 1 << 16
 
 
 # Digits become "0", what may end a number token becomes ",", anything else "q": a number token of 19 or more
