@@ -28,6 +28,26 @@ class AsyncConnection:
         except ConnectionLost:
             return await self._exchange(chunks)
 
+    async def request_pair(self, first: list[bytes], then: bytes) -> Response:
+        """Send `first` and `then` back to back in one write (HTTP/1.1 pipelining) and return the response to
+        `first`; `response_to(then)` reads the other. Both are re-sent once on a new connection if it was lost."""
+        try:
+            return await self._exchange(first, then)
+        except ConnectionLost:
+            return await self._exchange(first, then)
+
+    async def response_to(self, chunks: bytes) -> Response:
+        """The response to `chunks`, already sent by `request_pair` (sent again on a new connection if the
+        connection was lost or closed before answering)."""
+        protocol = self._protocol
+        pending = protocol.take_pending() if protocol is not None else None
+        if pending is None:
+            return await self.request(chunks)
+        try:
+            return await pending
+        except ConnectionLost:
+            return await self._exchange(chunks)
+
     async def adopt(self, connection: Connection) -> None:
         """Go on with the open socket of a blocking `connection` (idle: no request pending)."""
         raw = connection.detach()
@@ -40,11 +60,11 @@ class AsyncConnection:
         except OSError:
             sock.close()
 
-    async def _exchange(self, chunks: bytes | list[bytes]) -> Response:
+    async def _exchange(self, chunks: bytes | list[bytes], then: bytes | None = None) -> Response:
         protocol = self._protocol
         if protocol is None or protocol.transport is None:
             protocol = self._protocol = await self._connect()
-        return await protocol.exchange(chunks)
+        return await protocol.exchange(chunks, then)
 
     async def _connect(self) -> "_ResponseProtocol":
         try:
@@ -66,16 +86,31 @@ class _ResponseProtocol(asyncio.Protocol, ResponseReader):
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self._loop = loop
         self.transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future | None = None
+        self._waiters: list[asyncio.Future] = []  # one per request sent and not answered yet, in order
+        self._pipelined: asyncio.Future | None = None  # the response to the request sent behind another
         self.reset_parser()
 
-    def exchange(self, chunks: bytes | list[bytes]) -> asyncio.Future:
-        self._waiter = waiter = self._loop.create_future()
-        if chunks.__class__ is bytes:
-            self.transport.write(chunks)
+    def exchange(self, chunks: bytes | list[bytes], then: bytes | None = None) -> asyncio.Future:
+        """Write a request (and, pipelined, `then`); the future resolves with the first one's response."""
+        create = self._loop.create_future
+        waiter = create()
+        if then is None:
+            self._waiters = [waiter]
         else:
-            self.transport.writelines(chunks)
+            self._pipelined = create()
+            self._waiters = [waiter, self._pipelined]
+        if chunks.__class__ is bytes:
+            self.transport.write(chunks if then is None else chunks + then)
+        else:
+            self.transport.writelines(chunks if then is None else [*chunks, then])
         return waiter
+
+    def take_pending(self) -> asyncio.Future | None:
+        """The future of the pipelined request's response (None if it was dropped unanswered)."""
+        pending, self._pipelined = self._pipelined, None
+        if pending is None or pending.cancelled():
+            return None
+        return pending
 
     def close(self) -> None:
         if self.transport is not None:
@@ -94,19 +129,24 @@ class _ResponseProtocol(asyncio.Protocol, ResponseReader):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        waiter = self._waiter
-        if waiter is None or waiter.done() or self.eof():
-            return
-        self._fail(ConnectionLost("the Runtime API closed the connection" + (f": {exc}" if exc else "")))
+        if self._waiters and not self.eof():
+            self._fail(ConnectionLost("the Runtime API closed the connection" + (f": {exc}" if exc else "")))
 
     def deliver(self, response: Response, keep_alive: bool) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(response)
-        if not keep_alive:
+        if self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(response)
+        if not keep_alive:  # a pipelined request is then sent again on a new connection
             self.close()
+            self._fail(None)
 
-    def _fail(self, exc: Exception) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
+    def _fail(self, exc: Exception | None) -> None:
+        """The earliest unanswered request (the one being awaited) fails with `exc`; later ones are dropped."""
+        waiters, self._waiters = self._waiters, []
+        for index, waiter in enumerate(waiters):
+            if not waiter.done():
+                if index == 0 and exc is not None:
+                    waiter.set_exception(exc)
+                else:
+                    waiter.cancel()

@@ -30,7 +30,7 @@ def serve_async(connection: Connection, requests: Requests, handler: Callable, r
 async def _serve(aio: AsyncConnection, connection: Connection, requests: Requests, handler: Callable,
                  response: Response) -> int:
     await aio.adopt(connection)
-    request = aio.request
+    next_request = requests.next
     try:
         while True:
             invocation = next_invocation(response)
@@ -42,12 +42,15 @@ async def _serve(aio: AsyncConnection, connection: Connection, requests: Request
                 except Exception as exc:
                     post = error_request(requests, invocation, exc)
                 try:
-                    posted = await request(post)
+                    posted = await aio.request_pair(post, next_request)
                 except ConnectionLost as exc:
                     raise lost(f"Failed to post handler {post_kind(post)} response", exc) from None
                 check_posted(posted, post)
+                fetch = aio.response_to
+            else:
+                fetch = aio.request
             try:
-                response = await request(requests.next)
+                response = await fetch(next_request)
             except ConnectionLost as exc:
                 raise lost("Failed to get next invocation. No Response from endpoint", exc) from None
     except Stop as stop:

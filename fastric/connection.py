@@ -94,8 +94,7 @@ class Connection(ResponseReader):
         self.address = address
         self._address = split_address(address)
         self._sock = sock
-        self._response: Response | None = None
-        self._keep_alive = True
+        self._responses: list[tuple[Response, bool]] = []  # parsed, not yet read: (response, keep-alive)
         self.reset_parser()
 
     def request(self, chunks: bytes | list[bytes]) -> Response:
@@ -106,9 +105,20 @@ class Connection(ResponseReader):
             self.close()
             return self._exchange(chunks)
 
+    def request_pair(self, first: list[bytes], then: bytes) -> Response:
+        """Send `first` and `then` back to back in one write (HTTP/1.1 pipelining) and return the response to
+        `first`; `response_to(then)` reads the other. Both are re-sent once on a new connection if it was lost."""
+        try:
+            return self._exchange(first, then)
+        except ConnectionLost:
+            self.close()
+            return self._exchange(first, then)
+
     def response_to(self, chunks: bytes | list[bytes]) -> Response:
-        """The response to `chunks`, already sent on the socket this connection was given (re-sent on a new
-        connection if that one was lost)."""
+        """The response to `chunks`, already sent on this connection (sent again on a new connection if the
+        connection was lost or closed before answering)."""
+        if self._sock is None:
+            return self.request(chunks)
         try:
             return self._read_response()
         except ConnectionLost:
@@ -119,25 +129,28 @@ class Connection(ResponseReader):
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        self._responses.clear()
 
     def detach(self) -> _socket.socket | None:
         """Hand the open socket over (to the asyncio transport); this connection forgets it."""
         sock, self._sock = self._sock, None
         return sock
 
-    def _exchange(self, chunks: bytes | list[bytes]) -> Response:
+    def _exchange(self, chunks: bytes | list[bytes], then: bytes = b"") -> Response:
         if self._sock is None:
             self._connect()
         try:
             if chunks.__class__ is bytes:
-                self._sock.sendall(chunks)
+                self._sock.sendall(chunks + then)
             else:
                 head, body = chunks
                 if len(body) < _RECV_SIZE:
-                    self._sock.sendall(head + body)
+                    self._sock.sendall(head + body + then)
                 else:
                     self._sock.sendall(head)
                     self._sock.sendall(body)
+                    if then:
+                        self._sock.sendall(then)
         except OSError as exc:
             raise ConnectionLost(f"the Runtime API closed the connection: {exc}") from None
         return self._read_response()
@@ -157,12 +170,12 @@ class Connection(ResponseReader):
             sock.close()
             raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}") from None
         self._sock = sock
+        self._responses.clear()
         self.reset_parser()
 
     def _read_response(self) -> Response:
-        self._response = None
         recv = self._sock.recv
-        while self._response is None:
+        while not self._responses:
             try:
                 data = recv(_RECV_SIZE)
             except OSError as exc:
@@ -172,11 +185,10 @@ class Connection(ResponseReader):
                     break
                 raise ConnectionLost("the Runtime API closed the connection")
             self.feed(data)
-        response, self._response = self._response, None
-        if not self._keep_alive:
-            self.close()
+        response, keep_alive = self._responses.pop(0)
+        if not keep_alive:
+            self.close()  # a request pipelined behind this one is then sent again by response_to
         return response
 
     def deliver(self, response: Response, keep_alive: bool) -> None:
-        self._response = response
-        self._keep_alive = keep_alive
+        self._responses.append((response, keep_alive))

@@ -65,8 +65,10 @@ def serve(connection: Connection, requests: Requests, handler: Callable, respons
                     post = result_request(requests, invocation, result)
                 except Exception as exc:
                     post = error_request(requests, invocation, exc)
-                send_post(connection.request, post)
-            response = fetch_next(connection.request, requests)
+                send_post(connection, post, requests)
+                response = fetch_next(connection.response_to, requests)
+            else:
+                response = fetch_next(connection.request, requests)
     except Stop as stop:
         return stop.code
 
@@ -120,10 +122,11 @@ def error_request(requests: Requests, invocation: Invocation, exc: Exception) ->
     return requests.error(invocation.request_id, dump_document(document), xray_cause, invocation.invocation_id)
 
 
-def send_post(request: Callable[[list[bytes]], Response], post: list[bytes]) -> None:
-    """Send a `/response` or `/error`; a refused one is logged and the loop goes on, a 5xx stops it."""
+def send_post(connection: Connection, post: list[bytes], requests: Requests) -> None:
+    """Send a `/response` or `/error` with the next `/next` right behind it (read by `fetch_next`); a refused
+    POST is logged and the loop goes on, a 5xx stops it."""
     try:
-        posted = request(post)
+        posted = connection.request_pair(post, requests.next)
     except ConnectionLost as exc:
         raise lost(f"Failed to post handler {post_kind(post)} response", exc) from None
     check_posted(posted, post)

@@ -32,6 +32,7 @@ class Request:
     raw_head: bytes
     trailers: list[tuple[str, str]] = field(default_factory=list)
     chunks: list[bytes] = field(default_factory=list)
+    buffered_after: int = 0  # bytes of later requests already received with this one (pipelining)
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -279,6 +280,7 @@ class _Reader:
             if body is None:
                 return None
             request.body = body
+        request.buffered_after = len(self.buf)
         return request
 
 

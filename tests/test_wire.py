@@ -47,6 +47,19 @@ def test_success_request_bytes():
     assert b"Failed to get next invocation. Http Response code: 500" in run.stdout
 
 
+def test_posts_carry_the_next_request_in_the_same_write():
+    """Plain def handlers: each /response or /error is followed by the next GET /next in one write
+    (HTTP/1.1 pipelining), on the same connection."""
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"op": "echo"})
+        srv.add_invocation({"op": "raise"})
+        fastric("app.handler", srv)
+    get1, post1, get2, post2, get3 = srv.requests
+    assert [r.method for r in srv.requests] == ["GET", "POST", "GET", "POST", "GET"]
+    assert post1.buffered_after == post2.buffered_after == len(get2.raw_head)
+    assert get2.raw_head == get1.raw_head and {r.conn for r in srv.requests} == {1}
+
+
 @pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
 def test_invocation_id_is_echoed_on_response_and_error_only_when_present(handler):
     with RuntimeAPIServer() as srv:
@@ -140,7 +153,7 @@ def test_500_on_post_exits_promptly(handler):
         srv.add_invocation({"op": "echo"})
         run = fastric(handler, srv)
     assert run.returncode == 1
-    assert len(post_paths(srv)) == 1 and len(srv.requests) == 2
+    assert len(post_paths(srv)) == 1  # the second invocation is never handled
     assert b"Http response code: 500" in run.stdout
 
 
@@ -442,3 +455,23 @@ def test_sync_handlers_never_import_an_event_loop():
         fastric("plain_app.handler", srv)
     loaded = srv.requests[1].json()
     assert loaded == {"asyncio": False, "uvloop": False}
+
+
+@pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
+def test_dropped_post_is_sent_again_with_its_pipelined_next(handler):
+    drops = {"n": 0}
+
+    def respond(request):
+        if request.method == "POST" and drops["n"] < 1:
+            drops["n"] += 1
+            return "drop"
+        return None
+
+    with RuntimeAPIServer(respond=respond) as srv:
+        for n in range(3):
+            srv.add_invocation({"op": "echo", "n": n}, request_id=f"rid-{n}")
+        run = fastric(handler, srv)
+    posts = [(r.conn, r.path.split("/")[-2], r.json()["n"]) for r in srv.requests if r.method == "POST"]
+    # the first POST is sent twice (the connection died under it); no invocation is lost or answered twice
+    assert posts == [(1, "rid-0", 0), (2, "rid-0", 0), (2, "rid-1", 1), (2, "rid-2", 2)]
+    assert run.returncode == 1 and b"Http Response code: 500" in run.stdout
