@@ -12,46 +12,42 @@ import uvloop
 from fastric.aioconnection import AsyncConnection
 from fastric.connection import Connection, ConnectionLost, Response
 from fastric.protocol import Requests
-from fastric.runtime import (Stop, begin, check_posted, error_request, lost, next_invocation, post_kind,
-                             result_request)
+from fastric.runtime import begin, check_posted, error_request, lost, next_invocation, post_kind, result_request
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, NoReturn
 
 
-def serve_async(connection: Connection, requests: Requests, handler: Callable, response: Response) -> int:
-    """Serve invocations of an `async def` handler, starting from the first `/next` response."""
+def serve_async(connection: Connection, requests: Requests, handler: Callable, response: Response) -> NoReturn:
+    """Serve invocations of an `async def` handler, from the first `/next` response; raises Stop to end."""
     loop = uvloop.new_event_loop()
     return loop.run_until_complete(_serve(AsyncConnection(loop, connection.address), connection, requests, handler,
                                           response))
 
 
 async def _serve(aio: AsyncConnection, connection: Connection, requests: Requests, handler: Callable,
-                 response: Response) -> int:
+                 response: Response) -> NoReturn:
     await aio.adopt(connection)
     next_request = requests.next
-    try:
-        while True:
-            invocation = next_invocation(response)
-            if invocation is not None:
-                try:
-                    event, context = begin(invocation)
-                    result = await handler(event, context)
-                    post = result_request(requests, invocation, result)
-                except Exception as exc:
-                    post = error_request(requests, invocation, exc)
-                try:
-                    posted = await aio.request_pair(post, next_request)
-                except ConnectionLost as exc:
-                    raise lost(f"Failed to post handler {post_kind(post)} response", exc) from None
-                check_posted(posted, post)
-                fetch = aio.response_to
-            else:
-                fetch = aio.request
+    while True:
+        invocation = next_invocation(response)
+        if invocation is not None:
             try:
-                response = await fetch(next_request)
+                event, context = begin(invocation)
+                result = await handler(event, context)
+                post = result_request(requests, invocation, result)
+            except Exception as exc:
+                post = error_request(requests, invocation, exc)
+            try:
+                posted = await aio.request_pair(post, next_request)
             except ConnectionLost as exc:
-                raise lost("Failed to get next invocation. No Response from endpoint", exc) from None
-    except Stop as stop:
-        return stop.code
+                raise lost(f"Failed to post handler {post_kind(post)} response", exc) from None
+            check_posted(posted, post)
+            fetch = aio.response_to
+        else:
+            fetch = aio.request
+        try:
+            response = await fetch(next_request)
+        except ConnectionLost as exc:
+            raise lost("Failed to get next invocation. No Response from endpoint", exc) from None

@@ -20,7 +20,7 @@ from fastric.protocol import Invocation, ProtocolError, Requests, outcome, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Any, Callable, NoReturn
 
 class Stop(Exception):
     """The Runtime API told the runtime to stop (or is gone): leave the loop with this exit code."""
@@ -41,7 +41,7 @@ def run_loop(address: str, requests: Requests, handler: Callable, first_next=Non
             from fastric.snapstart import run_snapstart_hooks
 
             run_snapstart_hooks(connection, requests)
-        response = fetch_next(connection.response_to if first_next is not None else connection.request, requests)
+        response = fetch_next(connection.response_to, requests)
         if is_async_handler(handler):
             from fastric.aioruntime import serve_async
 
@@ -51,26 +51,23 @@ def run_loop(address: str, requests: Requests, handler: Callable, first_next=Non
         return stop.code
 
 
-def serve(connection: Connection, requests: Requests, handler: Callable, response: Response) -> int:
-    """The invocation loop for plain `def` handlers, starting from the first `/next` response."""
-    try:
-        while True:
-            invocation = next_invocation(response)
-            if invocation is not None:
-                try:
-                    event, context = begin(invocation)
-                    result = handler(event, context)
-                    if result.__class__ is CoroutineType:
-                        result = run_coroutine(result)
-                    post = result_request(requests, invocation, result)
-                except Exception as exc:
-                    post = error_request(requests, invocation, exc)
-                send_post(connection, post, requests)
-                response = fetch_next(connection.response_to, requests)
-            else:
-                response = fetch_next(connection.request, requests)
-    except Stop as stop:
-        return stop.code
+def serve(connection: Connection, requests: Requests, handler: Callable, response: Response) -> NoReturn:
+    """The invocation loop for plain `def` handlers, from the first `/next` response; raises Stop to end."""
+    while True:
+        invocation = next_invocation(response)
+        if invocation is not None:
+            try:
+                event, context = begin(invocation)
+                result = handler(event, context)
+                if result.__class__ is CoroutineType:
+                    result = run_coroutine(result)
+                post = result_request(requests, invocation, result)
+            except Exception as exc:
+                post = error_request(requests, invocation, exc)
+            send_post(connection, post, requests)
+            response = fetch_next(connection.response_to, requests)
+        else:
+            response = fetch_next(connection.request, requests)
 
 
 # -- the steps ------------------------------------------------------------------------------------------
