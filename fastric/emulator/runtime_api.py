@@ -92,15 +92,9 @@ class RuntimeAPI:
             return exchange.respond(400, JSON, documents.INVALID_RESPONSE_MODE)
         if mode == "streaming":
             return await self._relay_stream(exchange, invocation)
-        try:
-            body = await exchange.read_body()
-        except asyncio.CancelledError:
-            _truncated(invocation)
-            raise
-        if exchange.over_limit:
-            invocation.fail(documents.response_too_large(exchange.body_size),
-                            error_type="Function.ResponseSizeTooLarge")
-            return exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE)
+        body = await _read_limited_body(exchange, invocation)
+        if body is None:
+            return
         error = _trailer_error(exchange)
         if error is not None:
             invocation.fail(error[1], error_type=error[0])
@@ -136,15 +130,9 @@ class RuntimeAPI:
         invocation = await self._claim(exchange, request_id, "InvocationErrorResponse")
         if invocation is None:
             return
-        try:
-            body = await exchange.read_body()
-        except asyncio.CancelledError:
-            _truncated(invocation)
-            raise
-        if exchange.over_limit:
-            invocation.fail(documents.response_too_large(exchange.body_size),
-                            error_type="Function.ResponseSizeTooLarge")
-            return exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE)
+        body = await _read_limited_body(exchange, invocation)
+        if body is None:
+            return
         content_type = exchange.header("content-type")
         document = documents.posted_error(body, content_type, exchange.header("lambda-runtime-function-error-type"))
         invocation.fail(document, content_type=_invoker_error_content_type(content_type))
@@ -215,6 +203,20 @@ def _trailer_error(exchange: Exchange) -> tuple[str, bytes] | None:
     if not error_type and not encoded:
         return None
     return error_type or "Runtime.Unknown", documents.error_from_trailers(error_type, encoded)
+
+
+async def _read_limited_body(exchange: Exchange, invocation: Invocation) -> bytes | None:
+    """A posted body; None (after answering 413 and failing the invocation) when it is over the payload limit."""
+    try:
+        body = await exchange.read_body()
+    except asyncio.CancelledError:
+        _truncated(invocation)
+        raise
+    if exchange.over_limit:
+        invocation.fail(documents.response_too_large(exchange.body_size), error_type="Function.ResponseSizeTooLarge")
+        exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE)
+        return None
+    return body
 
 
 def _truncated(invocation: Invocation) -> None:
