@@ -324,11 +324,12 @@ def test_sync_handlers_run_as_if_no_loop_were_running(order):
     assert bodies["fastric"][0] == f"{order[0].replace('asyncio_run', 'asyncio.run')} ok"
 
 
-def test_sigterm_reaches_user_code_while_waiting_for_next():
+@pytest.mark.parametrize("handler", ["app.handler", "async_app.sigterm"])
+def test_sigterm_reaches_user_code_while_waiting_for_next(handler):
     with RuntimeAPIServer() as srv:
         srv.hold_next_when_empty = True
         srv.add_invocation({"op": "sigterm_handler"})
-        proc = subprocess.Popen([sys.executable, "-m", "fastric", "app.handler"], cwd=FIXTURES,
+        proc = subprocess.Popen([sys.executable, "-m", "fastric", handler], cwd=FIXTURES,
                                 env=base_env(srv.address), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             assert srv.wait_for(lambda reqs: len([r for r in reqs if r.path == NEXT]) == 2)
