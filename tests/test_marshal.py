@@ -314,12 +314,12 @@ def test_set_message_is_the_documented_one():
 def test_nesting_beyond_the_recursion_limit_is_a_marshal_error():
     """simplejson's limit is the recursion limit up to 3.11 (as ours), the C recursion limit from 3.12 on."""
     depth = sys.getrecursionlimit() * 3
-    theirs = their_encoding(nested(depth))
-    assert theirs[0] == "error" and "maximum recursion depth exceeded" in theirs[1]
     ours = our_encoding(nested(depth))
     assert ours == (
         "error", "Unable to marshal response: maximum recursion depth exceeded while encoding a JSON object")
-    if sys.version_info < (3, 12):
+    if sys.version_info < (3, 12):  # 3.12+ simplejson nests deeper (the C recursion limit): a known difference
+        theirs = their_encoding(nested(depth))
+        assert theirs[0] == "error" and "maximum recursion depth exceeded" in theirs[1]
         assert ours == theirs
 
 
