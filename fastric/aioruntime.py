@@ -39,12 +39,13 @@ async def _serve(aio: AsyncConnection, connection: Connection, requests: Request
                 post = result_request(requests, invocation, result)
             except Exception as exc:
                 post = error_request(requests, invocation, exc)
+            pipelined = b"date" in response.headers  # see runtime.send_post
             try:
-                posted = await aio.request_pair(post, next_request)
+                posted = await (aio.request_pair(post, next_request) if pipelined else aio.request(post))
             except ConnectionLost as exc:
                 raise lost(f"Failed to post handler {post_kind(post)} response", exc) from None
             check_posted(posted, post)
-            fetch = aio.response_to
+            fetch = aio.response_to if pipelined else aio.request
         else:
             fetch = aio.request
         try:

@@ -64,8 +64,9 @@ def serve(connection: Connection, requests: Requests, handler: Callable, respons
                 post = result_request(requests, invocation, result)
             except Exception as exc:
                 post = error_request(requests, invocation, exc)
-            send_post(connection, post, requests)
-            response = fetch_next(connection.response_to, requests)
+            pipelined = b"date" in response.headers  # see send_post
+            send_post(connection, post, requests.next if pipelined else None)
+            response = fetch_next(connection.response_to if pipelined else connection.request, requests)
         else:
             response = fetch_next(connection.request, requests)
 
@@ -119,11 +120,15 @@ def error_request(requests: Requests, invocation: Invocation, exc: Exception) ->
     return requests.error(invocation.request_id, dump_document(document), xray_cause, invocation.invocation_id)
 
 
-def send_post(connection: Connection, post: list[bytes], requests: Requests) -> None:
-    """Send a `/response` or `/error` with the next `/next` right behind it (read by `fetch_next`); a refused
-    POST is logged and the loop goes on, a 5xx stops it."""
+def send_post(connection: Connection, post: list[bytes], then: bytes | None) -> None:
+    """Send a `/response` or `/error`; a refused one is logged and the loop goes on, a 5xx stops it.
+
+    `then` (the next `GET /next`) is pipelined behind the POST in the same write when the Runtime API is a
+    full HTTP/1.1 server -- one that sends the Date header RFC 9110 asks of origin servers, as Lambda's does;
+    HTTP/1.1 obliges such a server to answer pipelined requests in order. A hand-rolled server without it
+    gets each request only after the previous response, as awslambdaric sends them."""
     try:
-        posted = connection.request_pair(post, requests.next)
+        posted = connection.request(post) if then is None else connection.request_pair(post, then)
     except ConnectionLost as exc:
         raise lost(f"Failed to post handler {post_kind(post)} response", exc) from None
     check_posted(posted, post)

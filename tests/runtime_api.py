@@ -76,6 +76,7 @@ class RuntimeAPIServer:
         self.deadline_offset_ms = deadline_offset_ms
         self.end_status = 500
         self.hold_next_when_empty = False
+        self.send_date = True  # False: answer like a hand-rolled server, with no Date header
         self._lock = threading.Condition()
         self._conn_count = 0
         self._closed = False
@@ -181,7 +182,7 @@ class RuntimeAPIServer:
                         head.append(f"{key}: {value}")
                 if "content-length" not in lower:
                     head.append(f"Content-Length: {len(body)}")
-                if "date" not in lower:
+                if "date" not in lower and self.send_date:
                     head.append("Date: Mon, 01 Jan 2026 00:00:00 GMT")
                 conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
                 if (headers.get("Connection") or "").lower() == "close":

@@ -47,6 +47,69 @@ def test_success_request_bytes():
     assert b"Failed to get next invocation. Http Response code: 500" in run.stdout
 
 
+@pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
+def test_without_a_date_header_each_response_is_awaited(handler):
+    """A Runtime API that does not identify as a full HTTP/1.1 server (no Date header) gets strict
+    request/response, as from awslambdaric: the GET /next is written only after the POST's answer."""
+    with RuntimeAPIServer() as srv:
+        srv.send_date = False
+        srv.add_invocation({"op": "echo"})
+        srv.add_invocation({"op": "raise"})
+        fastric(handler, srv)
+    assert [r.method for r in srv.requests] == ["GET", "POST", "GET", "POST", "GET"]
+    assert [r.buffered_after for r in srv.requests] == [0, 0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
+def test_a_server_that_reads_one_request_per_recv_still_works(handler):
+    """A hand-rolled fake that treats each recv() as one request (dropping anything after it) and sends no
+    Date header must see fastric behave exactly as awslambdaric: one request at a time."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    seen, events = [], [b'{"op": "echo", "n": 1}', b'{"op": "echo", "n": 2}']
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                head, _, body = data.partition(b"\r\n\r\n")
+                line = head.split(b"\r\n")[0].decode()
+                seen.append(line)
+                if line.startswith("GET"):
+                    if not events:
+                        conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+                        return
+                    event = events.pop(0)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: rid-%d\r\n"
+                                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                                 % (len(seen), len(event), event))
+                else:
+                    conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        env = base_env(f"127.0.0.1:{listener.getsockname()[1]}")
+        proc = subprocess.run([sys.executable, "-m", "fastric", handler], cwd=FIXTURES, env=env,
+                              capture_output=True, timeout=30)
+        thread.join(timeout=10)
+    finally:
+        listener.close()
+    assert proc.returncode == 1, proc.stderr
+    assert seen == ["GET /2018-06-01/runtime/invocation/next HTTP/1.1",
+                    "POST /2018-06-01/runtime/invocation/rid-1/response HTTP/1.1",
+                    "GET /2018-06-01/runtime/invocation/next HTTP/1.1",
+                    "POST /2018-06-01/runtime/invocation/rid-3/response HTTP/1.1",
+                    "GET /2018-06-01/runtime/invocation/next HTTP/1.1"]
+
+
 def test_posts_carry_the_next_request_in_the_same_write():
     """Plain def handlers: each /response or /error is followed by the next GET /next in one write
     (HTTP/1.1 pipelining), on the same connection."""

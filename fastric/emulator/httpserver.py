@@ -12,6 +12,7 @@ connection. Responses are written whole (`respond`) or chunked with trailers (`s
 from __future__ import annotations
 
 import asyncio
+import time
 import socket
 from collections import deque
 from typing import Awaitable, Callable, Iterable
@@ -27,9 +28,21 @@ REASONS = {100: "Continue", 200: "OK", 202: "Accepted", 204: "No Content", 400: 
 
 
 def _head(status: int, headers: Headers) -> list[str]:
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"]
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n", f"Date: {_http_date()}\r\n"]
     lines.extend(f"{name}: {value}\r\n" for name, value in headers)
     return lines
+
+
+_date_cache = (0, "")
+
+
+def _http_date() -> str:
+    """The Date header value (RFC 9110 asks it of every origin server with a clock), cached per second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)))
+    return _date_cache[1]
 
 
 class Exchange:
