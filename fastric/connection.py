@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import _socket  # socket.py costs milliseconds at start-up and adds nothing here
 
-import httptools
-
 from fastric.protocol import split_address
 
 _RECV_SIZE = 65536  # below glibc's mmap threshold: a larger recv buffer costs an mmap/munmap per call
@@ -32,11 +30,28 @@ class Response:
         self.body = body
 
 
+def open_socket(address: str) -> _socket.socket:
+    """A TCP connection (Nagle off) to the Runtime API at `host:port`; OSError if it cannot be opened."""
+    host, port = split_address(address)
+    family, kind, proto, _, sockaddr = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)[0]
+    sock = _socket.socket(family, kind, proto)
+    try:
+        sock.connect(sockaddr)
+        if family != _socket.AF_UNIX:
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class ResponseReader:
     """httptools callbacks collecting one response at a time; subclasses implement `deliver`."""
 
     def reset_parser(self) -> None:
-        self._parser = httptools.HttpResponseParser(self)
+        from httptools import HttpResponseParser  # imported with the loop, not on the way to the first /next
+
+        self._parser = HttpResponseParser(self)
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
         self._headers_complete = False
@@ -46,7 +61,7 @@ class ResponseReader:
         """Parse received bytes; raises ConnectionLost on a malformed response."""
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except Exception as exc:  # httptools.HttpParserError and its subclasses
             raise ConnectionLost(f"malformed response from the Runtime API: {exc}") from None
 
     def eof(self) -> bool:
@@ -92,7 +107,6 @@ class Connection(ResponseReader):
 
     def __init__(self, address: str, sock: _socket.socket | None = None):
         self.address = address
-        self._address = split_address(address)
         self._sock = sock
         self._responses: list[tuple[Response, bool]] = []  # parsed, not yet read: (response, keep-alive)
         self.reset_parser()
@@ -156,20 +170,10 @@ class Connection(ResponseReader):
         return self._read_response()
 
     def _connect(self) -> None:
-        host, port = self._address
         try:
-            family, kind, proto, _, sockaddr = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)[0]
-            sock = _socket.socket(family, kind, proto)
+            self._sock = open_socket(self.address)
         except OSError as exc:
-            raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}") from None
-        try:
-            sock.connect(sockaddr)
-            if family != _socket.AF_UNIX:
-                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-        except OSError as exc:
-            sock.close()
-            raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}") from None
-        self._sock = sock
+            raise ConnectionLost(f"cannot connect to {self.address}: {exc}") from None
         self._responses.clear()
         self.reset_parser()
 

@@ -8,17 +8,18 @@ when that import is done. Init failures and SnapStart import the loop in line.
 
 from __future__ import annotations
 
-import _socket  # socket.py costs milliseconds at start-up
 import os
 import sys
 import threading
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
+    import _socket
     from typing import NoReturn
 
 from fastric import logs
 from fastric.handler import add_task_root_to_path, is_async_handler, load_handler
-from fastric.protocol import Requests, split_address
+from fastric.connection import open_socket
+from fastric.protocol import Requests
 
 
 def run(handler_name: str) -> NoReturn:
@@ -69,16 +70,11 @@ def _import(module: str) -> None:
 
 def send_first_next(address: str, request: bytes) -> _socket.socket | None:
     """Connect and send the first `/next` request; None if that failed (the loop then connects itself)."""
-    host, port = split_address(address)
     try:
-        family, kind, proto, _, sockaddr = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)[0]
-        sock = _socket.socket(family, kind, proto)
+        sock = open_socket(address)
     except OSError:
         return None
     try:
-        sock.connect(sockaddr)
-        if family != _socket.AF_UNIX:
-            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         sock.sendall(request)
     except OSError:
         sock.close()
