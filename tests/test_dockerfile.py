@@ -225,31 +225,29 @@ def test_image_entrypoints_are_the_packaged_script(image):
     assert list((image.root / "var/task/__pycache__").glob("app.cpython-*.pyc"))
 
 
-@pytest.mark.slow
-def test_image_on_lambda_runs_the_function(image, tmp_path):
+def assert_serves_one_invocation(image, tmp_path, argv, name, cwd, **env_overrides):
+    """Start `argv` in the image as Lambda does (uid 993, read-only root, a writable /tmp) against a test
+    Runtime API with one invocation queued; it must answer it with the example's response."""
     with RuntimeAPIServer() as server:
         request_id = server.add_invocation(EVENT)
-        command = container_command(image.root, image.argv(), env=lambda_env(image, server.address),
-                                    cwd=image.workdir, user=LAMBDA_USER, readonly_root=True, tmpfs_tmp=True)
-        with ContainerProcess(command, tmp_path, "lambda") as runtime:
+        command = container_command(image.root, argv, env=lambda_env(image, server.address, **env_overrides),
+                                    cwd=cwd, user=LAMBDA_USER, readonly_root=True, tmpfs_tmp=True)
+        with ContainerProcess(command, tmp_path, name) as runtime:
             assert runtime.wait(30) is not None, runtime.output()
         responses = server.requests_to(f"/invocation/{request_id}/response")
         assert len(responses) == 1, runtime.output()
         assert responses[0].json() == expected_response()
+
+
+@pytest.mark.slow
+def test_image_on_lambda_runs_the_function(image, tmp_path):
+    assert_serves_one_invocation(image, tmp_path, image.argv(), "lambda", image.workdir)
 
 
 @pytest.mark.slow
 def test_image_as_a_provided_runtime_bootstrap_reads_HANDLER(image, tmp_path):
-    with RuntimeAPIServer() as server:
-        request_id = server.add_invocation(EVENT)
-        env = lambda_env(image, server.address, _HANDLER="app.handler", LAMBDA_RUNTIME_DIR="/var/runtime")
-        command = container_command(image.root, ["/var/runtime/bootstrap"], env=env, cwd="/var/task",
-                                    user=LAMBDA_USER, readonly_root=True, tmpfs_tmp=True)
-        with ContainerProcess(command, tmp_path, "bootstrap") as runtime:
-            assert runtime.wait(30) is not None, runtime.output()
-        responses = server.requests_to(f"/invocation/{request_id}/response")
-        assert len(responses) == 1, runtime.output()
-        assert responses[0].json() == expected_response()
+    assert_serves_one_invocation(image, tmp_path, ["/var/runtime/bootstrap"], "bootstrap", "/var/task",
+                                 _HANDLER="app.handler", LAMBDA_RUNTIME_DIR="/var/runtime")
 
 
 @pytest.mark.slow

@@ -539,3 +539,13 @@ def test_dropped_post_is_sent_again_with_its_pipelined_next(handler):
     # the first POST is sent twice (the connection died under it); no invocation is lost or answered twice
     assert posts == [(1, "rid-0", 0), (2, "rid-0", 0), (2, "rid-1", 1), (2, "rid-2", 2)]
     assert run.returncode == 1 and b"Http Response code: 500" in run.stdout
+
+
+def test_main_is_callable_like_awslambdaric_main():
+    """Wrappers call `awslambdaric.__main__.main([anything, handler])`; fastric's takes the same arguments."""
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"op": "echo", "via": "main"})
+        proc = subprocess.run([sys.executable, "-c", "from fastric.__main__ import main; main(['x', 'app.handler'])"],
+                              cwd=FIXTURES, env=base_env(srv.address), capture_output=True, timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert [r.json() for r in srv.requests if r.method == "POST"] == [{"op": "echo", "via": "main"}]
