@@ -74,11 +74,6 @@ class AsyncConnection:
             raise ConnectionLost(f"cannot connect to {self._host}:{self._port}: {exc}") from None
         return protocol
 
-    def close(self) -> None:
-        if self._protocol is not None:
-            self._protocol.close()
-            self._protocol = None
-
 
 class _ResponseProtocol(asyncio.Protocol, ResponseReader):
     """One TCP connection: writes requests, feeds httptools, resolves a future per response."""
