@@ -60,7 +60,7 @@ class Results:
         base = self.samples.get(scenario, {}).get(BASELINE, {}).get(metric)
         if not mine or not base:
             return None
-        pairs = [a / b for a, b in zip(mine, base) if b]
+        pairs = [a / b for a, b in zip(mine, base, strict=False) if b]
         return statistics.median(pairs) if pairs else None
 
 
@@ -78,11 +78,12 @@ def window_metrics(window) -> dict[str, float]:
     }
 
 
-def run(clients: list[str], scenarios: list[Scenario], repeats: int, scale: float, cold_starts: int,
-        log=sys.stderr) -> Results:
+def run(
+    clients: list[str], scenarios: list[Scenario], repeats: int, scale: float, cold_starts: int, log=sys.stderr
+) -> Results:
     results = Results()
     for repeat in range(repeats):
-        order = clients[repeat % len(clients):] + clients[:repeat % len(clients)]
+        order = clients[repeat % len(clients) :] + clients[: repeat % len(clients)]
         for scenario in scenarios:
             invocations = max(2, int(scenario.invocations * scale))
             for client in order:
@@ -90,17 +91,25 @@ def run(clients: list[str], scenarios: list[Scenario], repeats: int, scale: floa
                 window = harness.measure(client, scenario, invocations=invocations)
                 metrics = window_metrics(window)
                 results.add(scenario.name, client, metrics)
-                log.write(f"[{repeat + 1}/{repeats}] {scenario.name:<11} {client:<13} {invocations:>5} inv "
-                          f"cpu {metrics['cpu_us']:9.1f} us/inv  {metrics['throughput']:8.0f} inv/s  "
-                          f"({time.perf_counter() - started:.1f}s)\n")
+                log.write(
+                    f"[{repeat + 1}/{repeats}] {scenario.name:<11} {client:<13} {invocations:>5} inv "
+                    f"cpu {metrics['cpu_us']:9.1f} us/inv  {metrics['throughput']:8.0f} inv/s  "
+                    f"({time.perf_counter() - started:.1f}s)\n"
+                )
         for _ in range(cold_starts):
             for client in order:
                 start = harness.cold_start(client)
-                results.add("cold", client, {"to_first_next_ms": start.to_first_next_s * 1000,
-                                             "to_first_response_ms": start.to_first_response_s * 1000,
-                                             "cpu_ms": start.client_cpu_s * 1000,
-                                             "rss_mb": start.peak_rss_kb / 1024,
-                                             "anon_mb": start.anon_rss_kb / 1024})
+                results.add(
+                    "cold",
+                    client,
+                    {
+                        "to_first_next_ms": start.to_first_next_s * 1000,
+                        "to_first_response_ms": start.to_first_response_s * 1000,
+                        "cpu_ms": start.client_cpu_s * 1000,
+                        "rss_mb": start.peak_rss_kb / 1024,
+                        "anon_mb": start.anon_rss_kb / 1024,
+                    },
+                )
         for client in order:
             cost = harness.import_cost(client)
             results.add("imports", client, {"total_ms": cost.total_ms, "own_ms": cost.own_ms})
@@ -121,38 +130,55 @@ def _ratio(value: float | None) -> str:
 
 
 def markdown(results: Results, clients: list[str], scenarios: list[Scenario]) -> str:
-    lines = ["### Per invocation (warm process)", "",
-             "| scenario | client | client CPU/inv | vs ric | throughput | vs ric | p50 | vs ric | p99 "
-             "| conns/inv | peak RSS (anon) | server CPU/inv |",
-             "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    lines = [
+        "### Per invocation (warm process)",
+        "",
+        "| scenario | client | client CPU/inv | vs ric | throughput | vs ric | p50 | vs ric | p99 "
+        "| conns/inv | peak RSS (anon) | server CPU/inv |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
     for scenario in scenarios:
         for client in clients:
-            m = lambda metric: results.median(scenario.name, client, metric)  # noqa: E731
-            r = lambda metric: results.ratio(scenario.name, client, metric)  # noqa: E731
+            m = lambda metric, s=scenario.name, c=client: results.median(s, c, metric)
+            r = lambda metric, s=scenario.name, c=client: results.ratio(s, c, metric)
             if m("cpu_us") is None:
                 continue
             conns = m("conns_per_inv")
             backend = m("backend_conns_per_inv")
             conns_text = _num(conns, 2) + (f" (+{backend:.2f} to the service)" if scenario.backend else "")
-            lines.append(f"| {scenario.name} | {client} | {_num(m('cpu_us'))} µs | {_ratio(r('cpu_us'))} "
-                         f"| {_num(m('throughput'))}/s | {_ratio(r('throughput'))} | {_num(m('p50_us'))} µs "
-                         f"| {_ratio(r('p50_us'))} | {_num(m('p99_us'))} µs | {conns_text} "
-                         f"| {_num(m('rss_mb'), 1)} ({_num(m('anon_mb'), 1)}) MB | {_num(m('server_cpu_us'))} µs |")
-    lines += ["", "### Cold start (spawn → first `GET /next`; no-op handler)", "",
-              "| client | to first /next | vs ric | to first response | CPU to first /next | peak RSS (anon) then "
-              "| vs ric | imports (all / own package, `-X importtime`) |",
-              "|---|--:|--:|--:|--:|--:|--:|--:|"]
+            lines.append(
+                f"| {scenario.name} | {client} | {_num(m('cpu_us'))} µs | {_ratio(r('cpu_us'))} "
+                f"| {_num(m('throughput'))}/s | {_ratio(r('throughput'))} | {_num(m('p50_us'))} µs "
+                f"| {_ratio(r('p50_us'))} | {_num(m('p99_us'))} µs | {conns_text} "
+                f"| {_num(m('rss_mb'), 1)} ({_num(m('anon_mb'), 1)}) MB | {_num(m('server_cpu_us'))} µs |"
+            )
+    lines += [
+        "",
+        "### Cold start (spawn → first `GET /next`; no-op handler)",
+        "",
+        "| client | to first /next | vs ric | to first response | CPU to first /next | peak RSS (anon) then "
+        "| vs ric | imports (all / own package, `-X importtime`) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
     for client in clients:
-        m = lambda metric, s="cold": results.median(s, client, metric)  # noqa: E731
+        m = lambda metric, c=client: results.median("cold", c, metric)
         if m("to_first_next_ms") is None:
             continue
-        lines.append(f"| {client} | {_num(m('to_first_next_ms'), 1)} ms | {_ratio(results.ratio('cold', client, 'to_first_next_ms'))} "
-                     f"| {_num(m('to_first_response_ms'), 1)} ms | {_num(m('cpu_ms'), 1)} ms "
-                     f"| {_num(m('rss_mb'), 1)} ({_num(m('anon_mb'), 1)}) MB "
-                     f"| {_ratio(results.ratio('cold', client, 'rss_mb'))} "
-                     f"| {_num(m('total_ms', 'imports'), 1)} / {_num(m('own_ms', 'imports'), 1)} ms |")
-    lines += ["", "### fastric against the targets (ratios to awslambdaric)", "",
-              "| target | wanted | measured | met |", "|---|--:|--:|:-:|"]
+        lines.append(
+            f"| {client} | {_num(m('to_first_next_ms'), 1)} ms "
+            f"| {_ratio(results.ratio('cold', client, 'to_first_next_ms'))} "
+            f"| {_num(m('to_first_response_ms'), 1)} ms | {_num(m('cpu_ms'), 1)} ms "
+            f"| {_num(m('rss_mb'), 1)} ({_num(m('anon_mb'), 1)}) MB "
+            f"| {_ratio(results.ratio('cold', client, 'rss_mb'))} "
+            f"| {_num(m('total_ms', 'imports'), 1)} / {_num(m('own_ms', 'imports'), 1)} ms |"
+        )
+    lines += [
+        "",
+        "### fastric against the targets (ratios to awslambdaric)",
+        "",
+        "| target | wanted | measured | met |",
+        "|---|--:|--:|:-:|",
+    ]
     for label, scenario, metric, comparison, threshold in TARGETS:
         ratio = results.ratio(scenario, "fastric", metric)
         if ratio is None:
@@ -172,10 +198,12 @@ def fastric_revision() -> str:
 
     root = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "fastric"], cwd=root, capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "fastric"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit or "unknown") + (" with uncommitted changes" if dirty else "")
@@ -194,8 +222,10 @@ def machine() -> str:
             versions.append(f"{package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
             pass
-    return (f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
-            f"{platform.python_implementation()} {platform.python_version()}; " + ", ".join(versions))
+    return (
+        f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+        f"{platform.python_implementation()} {platform.python_version()}; " + ", ".join(versions)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,14 +262,17 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(results, clients, scenarios))
     print()
     print(f"Measured on: {machine()}; fastric {fastric_revision()}.")
-    print(f"Command: `python benchmarks/compare.py{' --quick' if args.quick else ''}` ({repeats} repeats, "
-          f"{elapsed:.0f} s). Client CPU is user+system time of the client process (/proc schedstat), "
-          f"over the measured window only; latency is the server's view (`/next` answer sent → result received); "
-          f"\"vs ric\" is the median over repeats of client ÷ awslambdaric measured in the same repeat.")
+    print(
+        f"Command: `python benchmarks/compare.py{' --quick' if args.quick else ''}` ({repeats} repeats, "
+        f"{elapsed:.0f} s). Client CPU is user+system time of the client process (/proc schedstat), "
+        f"over the measured window only; latency is the server's view (`/next` answer sent → result received); "
+        f'"vs ric" is the median over repeats of client ÷ awslambdaric measured in the same repeat.'
+    )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "repeats": repeats, "scale": scale, "samples": results.samples}, f,
-                      indent=1)
+            json.dump(
+                {"machine": machine(), "repeats": repeats, "scale": scale, "samples": results.samples}, f, indent=1
+            )
     return 0
 
 

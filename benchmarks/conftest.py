@@ -12,8 +12,9 @@ from benchmarks.scenarios import CLIENTS
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--bench-clients", default=",".join(CLIENTS),
-                     help="comma-separated clients to benchmark (default: %(default)s)")
+    parser.addoption(
+        "--bench-clients", default=",".join(CLIENTS), help="comma-separated clients to benchmark (default: %(default)s)"
+    )
 
 
 @functools.cache

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from benchmarks import procstat
 from benchmarks.scenarios import Scenario
@@ -52,18 +52,23 @@ def client_command(client: str, handler: str, python: str = sys.executable, pyth
 
 def client_environment(address: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A Lambda-like environment: the Runtime API address, function metadata, the task root on the path."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "_LAMBDA", "_HANDLER", "LAMBDA_", "_X_AMZN", "PYTHON"))}
-    env.update({
-        "AWS_LAMBDA_RUNTIME_API": address,
-        "AWS_LAMBDA_FUNCTION_NAME": "bench",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
-        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]bench",
-        "LAMBDA_TASK_ROOT": str(TASK_DIR),
-        "PYTHONPATH": os.pathsep.join((str(TASK_DIR), str(REPO_ROOT))),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "_LAMBDA", "_HANDLER", "LAMBDA_", "_X_AMZN", "PYTHON"))
+    }
+    env.update(
+        {
+            "AWS_LAMBDA_RUNTIME_API": address,
+            "AWS_LAMBDA_FUNCTION_NAME": "bench",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]bench",
+            "LAMBDA_TASK_ROOT": str(TASK_DIR),
+            "PYTHONPATH": os.pathsep.join((str(TASK_DIR), str(REPO_ROOT))),
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -71,16 +76,28 @@ def client_environment(address: str, extra: dict[str, str] | None = None) -> dic
 class ClientProcess:
     """A runtime client subprocess, its output captured in a temporary file; always reaped on exit."""
 
-    def __init__(self, client: str, handler: str, server: BenchServer, *, env: dict[str, str] | None = None,
-                 python_args: tuple = (), stderr_to_file: bool = False):
+    def __init__(
+        self,
+        client: str,
+        handler: str,
+        server: BenchServer,
+        *,
+        env: dict[str, str] | None = None,
+        python_args: tuple = (),
+        stderr_to_file: bool = False,
+    ):
         self.client = client
         self._log = tempfile.TemporaryFile()
         self._stderr = tempfile.TemporaryFile() if stderr_to_file else None
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
-            client_command(client, handler, python_args=python_args), cwd=TASK_DIR,
-            env=client_environment(server.address, env), stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=self._stderr if self._stderr is not None else subprocess.STDOUT)
+            client_command(client, handler, python_args=python_args),
+            cwd=TASK_DIR,
+            env=client_environment(server.address, env),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._stderr if self._stderr is not None else subprocess.STDOUT,
+        )
         server.watch(self.proc.pid)
 
     def alive(self) -> bool:
@@ -109,7 +126,7 @@ class ClientProcess:
             self.proc.wait()
             raise BenchmarkFailure(f"{self.client} did not exit after a 500 on /next:\n{self.output()}") from None
 
-    def __enter__(self) -> "ClientProcess":
+    def __enter__(self) -> ClientProcess:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -135,8 +152,9 @@ class WarmClient:
 
 
 @contextlib.contextmanager
-def warm_client(client: str, scenario: Scenario, *, warmup: int | None = None,
-                timeout: float = 120.0) -> Iterator[WarmClient]:
+def warm_client(
+    client: str, scenario: Scenario, *, warmup: int | None = None, timeout: float = 120.0
+) -> Iterator[WarmClient]:
     """Start `client` on `scenario` and warm it up; stop it (with a 500 on `/next`) afterwards.
 
     Any `BenchmarkFailure` inside is re-raised with the client's output attached.
@@ -153,12 +171,19 @@ def warm_client(client: str, scenario: Scenario, *, warmup: int | None = None,
                 yield warm
                 process.stop(server)
             except BenchmarkFailure as exc:
-                raise BenchmarkFailure(f"{client} on {scenario.name}: {exc}\n--- client output ---\n"
-                                       f"{process.output()}") from None
+                raise BenchmarkFailure(
+                    f"{client} on {scenario.name}: {exc}\n--- client output ---\n{process.output()}"
+                ) from None
 
 
-def measure(client: str, scenario: Scenario, *, invocations: int | None = None, warmup: int | None = None,
-            timeout: float = 120.0) -> Window:
+def measure(
+    client: str,
+    scenario: Scenario,
+    *,
+    invocations: int | None = None,
+    warmup: int | None = None,
+    timeout: float = 120.0,
+) -> Window:
     """Start `client` on `scenario`, warm it up, and measure `invocations` invocations after start-up."""
     with warm_client(client, scenario, warmup=warmup, timeout=timeout) as warm:
         return warm.run(invocations or scenario.invocations)
@@ -196,8 +221,13 @@ class ColdStartProbe:
             first = self.server.run(1, self.timeout, process.alive)
         except BenchmarkFailure as exc:
             raise BenchmarkFailure(f"{self.client} cold start: {exc}\n{process.output()}") from None
-        return ColdStart(parked.at - process.started_at, first.started_at + first.latencies_s[0] - process.started_at,
-                         parked.client_cpu_ns / 1e9, parked.client_peak_rss_kb, parked.client_anon_rss_kb)
+        return ColdStart(
+            parked.at - process.started_at,
+            first.started_at + first.latencies_s[0] - process.started_at,
+            parked.client_cpu_ns / 1e9,
+            parked.client_peak_rss_kb,
+            parked.client_anon_rss_kb,
+        )
 
     def close(self) -> None:
         try:
@@ -247,8 +277,10 @@ def parse_importtime(stderr: str) -> list[tuple[str, int, int]]:
 def import_cost(client: str, handler: str = COLD_START_HANDLER, top: int = 8, timeout: float = 30.0) -> ImportCost:
     """Run `client` with `-X importtime` up to its first `/next` and attribute its import time."""
     expectation = Expectation(b"{}", lambda body: None)
-    with BenchServer(expectation) as server, ClientProcess(client, handler, server, python_args=("-X", "importtime"),
-                                                           stderr_to_file=True) as process:
+    with (
+        BenchServer(expectation) as server,
+        ClientProcess(client, handler, server, python_args=("-X", "importtime"), stderr_to_file=True) as process,
+    ):
         server.wait_idle(timeout, process.alive)
         rows = parse_importtime(process.stderr())  # read while parked: only what the first /next needed
         process.stop(server)
@@ -268,4 +300,3 @@ def probe(client: str, timeout: float = 30.0) -> str | None:
     except (BenchmarkFailure, OSError) as exc:
         return str(exc).splitlines()[0] if str(exc) else repr(exc)
     return None
-

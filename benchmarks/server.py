@@ -23,28 +23,34 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from benchmarks import procstat
 
 NEXT_PATH = b"/2018-06-01/runtime/invocation/next"
 INVOCATION_PREFIX = b"/2018-06-01/runtime/invocation/"
 ACCEPTED = b'HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"status":"OK"}\n'
-SCENARIO_OVER = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 57\r\n\r\n"
-                 b'{"errorMessage":"benchmark over","errorType":"Bench.End"}\n')
+SCENARIO_OVER = (
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 57\r\n\r\n"
+    b'{"errorMessage":"benchmark over","errorType":"Bench.End"}\n'
+)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-NEXT_HEAD = (b"HTTP/1.1 200 OK\r\n"
-             b"Content-Type: application/json\r\n"
-             b"Lambda-Runtime-Aws-Request-Id: %s\r\n"
-             b"Lambda-Runtime-Deadline-Ms: %d\r\n"
-             b"Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n"
-             b"Lambda-Runtime-Trace-Id: Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1\r\n"
-             b"Date: Mon, 01 Jan 2026 00:00:00 GMT\r\n"
-             b"Content-Length: %d\r\n\r\n")
+NEXT_HEAD = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"Content-Type: application/json\r\n"
+    b"Lambda-Runtime-Aws-Request-Id: %s\r\n"
+    b"Lambda-Runtime-Deadline-Ms: %d\r\n"
+    b"Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n"
+    b"Lambda-Runtime-Trace-Id: Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1\r\n"
+    b"Date: Mon, 01 Jan 2026 00:00:00 GMT\r\n"
+    b"Content-Length: %d\r\n\r\n"
+)
 BACKEND_BODY = b'{"item":{"id":42,"name":"widget","price":9.5}}'
-BACKEND_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                    % (len(BACKEND_BODY), BACKEND_BODY))
+BACKEND_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+    len(BACKEND_BODY),
+    BACKEND_BODY,
+)
 
 Check = Callable[[bytes], "str | None"]  # returns a failure description, or None when the body is right
 
@@ -166,7 +172,7 @@ class BenchServer:
         return sock
 
     # -- driven from the harness thread ------------------------------------------------------------
-    def __enter__(self) -> "BenchServer":
+    def __enter__(self) -> BenchServer:
         self._thread.start()
         return self
 
@@ -211,7 +217,7 @@ class BenchServer:
             wall_s=end.at - resumed_at,
             client_cpu_s=(end.client_cpu_ns - start.client_cpu_ns) / 1e9,
             server_cpu_s=(end.server_cpu_ns - resumed_server_cpu_ns) / 1e9,
-            latencies_s=self.latencies_s[start.invocations:end.invocations],
+            latencies_s=self.latencies_s[start.invocations : end.invocations],
             connections=end.connections - start.connections,
             backend_connections=end.backend_connections - start.backend_connections,
             client_peak_rss_kb=end.client_peak_rss_kb,
@@ -336,13 +342,13 @@ class BenchServer:
             start = end + 4
             space = head.find(b" ")
             method = head[:space]
-            path = head[space + 1:head.find(b" ", space + 1)]
+            path = head[space + 1 : head.find(b" ", space + 1)]
             lower = head.lower()
             length = 0
             at = lower.find(b"\r\ncontent-length:")
             if at >= 0:
                 stop = lower.find(b"\r\n", at + 2)
-                length = int(head[at + 17:stop if stop >= 0 else len(head)])
+                length = int(head[at + 17 : stop if stop >= 0 else len(head)])
             elif b"\r\ntransfer-encoding:" in lower:
                 self._fail(f"chunked request bodies are not supported by the benchmark server: {head[:200]!r}")
                 return
@@ -367,7 +373,7 @@ class BenchServer:
         if len(have) >= length:
             return have[:length], have[length:]
         body = bytearray(length)
-        body[:len(have)] = have
+        body[: len(have)] = have
         view = memoryview(body)
         got = len(have)
         while got < length:
@@ -387,8 +393,9 @@ class BenchServer:
         elif path == self._expected_path and method == b"POST":
             self._on_result(conn, body)
         elif path.startswith(INVOCATION_PREFIX) and self._expected_path is not None:
-            self._fail(f"expected {method.decode()} {self._expected_path.decode()}, got {path.decode()}"
-                       f" (body {body[:300]!r})")
+            self._fail(
+                f"expected {method.decode()} {self._expected_path.decode()}, got {path.decode()} (body {body[:300]!r})"
+            )
         elif path.endswith(b"/init/error"):
             self._fail(f"the client reported an init error: {body[:500]!r}")
         else:
@@ -428,8 +435,9 @@ class BenchServer:
             self._first_length = len(body)
             self.samples.append(body)
         elif len(body) != self._first_length:
-            self._fail(f"response length changed: {len(body)} bytes, the first was {self._first_length}:"
-                       f" {body[:300]!r}")
+            self._fail(
+                f"response length changed: {len(body)} bytes, the first was {self._first_length}: {body[:300]!r}"
+            )
             return
         elif self._invocations % expectation.sample_every == 0:
             self.samples.append(body)

@@ -26,8 +26,9 @@ def test_cold_start(benchmark, client):
     def teardown():
         probes.pop().close()
 
-    benchmark.pedantic(lambda: starts.append(probes[-1].start()), setup=setup, teardown=teardown, rounds=ROUNDS,
-                       iterations=1)
+    benchmark.pedantic(
+        lambda: starts.append(probes[-1].start()), setup=setup, teardown=teardown, rounds=ROUNDS, iterations=1
+    )
     summary = {
         "spawn_to_first_next_ms": statistics.median(s.to_first_next_s for s in starts) * 1000,
         "spawn_to_first_response_ms": statistics.median(s.to_first_response_s for s in starts) * 1000,
@@ -36,11 +37,17 @@ def test_cold_start(benchmark, client):
         "anon_rss_kb": statistics.median(s.anon_rss_kb for s in starts),
     }
     benchmark.extra_info.update(summary)
-    record("cold start", client, {"spawn→/next": f"{summary['spawn_to_first_next_ms']:.1f}ms",
-                                  "spawn→1st response": f"{summary['spawn_to_first_response_ms']:.1f}ms",
-                                  "cpu to /next": f"{summary['client_cpu_ms']:.1f}ms",
-                                  "peak RSS": f"{summary['peak_rss_kb'] / 1024:.1f}MB",
-                                  "anon RSS": f"{summary['anon_rss_kb'] / 1024:.1f}MB"})
+    record(
+        "cold start",
+        client,
+        {
+            "spawn→/next": f"{summary['spawn_to_first_next_ms']:.1f}ms",
+            "spawn→1st response": f"{summary['spawn_to_first_response_ms']:.1f}ms",
+            "cpu to /next": f"{summary['client_cpu_ms']:.1f}ms",
+            "peak RSS": f"{summary['peak_rss_kb'] / 1024:.1f}MB",
+            "anon RSS": f"{summary['anon_rss_kb'] / 1024:.1f}MB",
+        },
+    )
 
 
 @pytest.mark.benchmark(group="import cost (python -X importtime, up to the first /next)", warmup=False)
@@ -54,6 +61,12 @@ def test_import_cost(benchmark, client):
         "heaviest": costs[-1].heaviest,
     }
     benchmark.extra_info.update(summary)
-    record("imports up to the first /next", client, {
-        "all": f"{summary['all_imports_ms']:.1f}ms", "own package": f"{summary['own_package_ms']:.1f}ms",
-        "heaviest": ", ".join(f"{name} {ms:.1f}ms" for name, ms in summary["heaviest"][:5])})
+    record(
+        "imports up to the first /next",
+        client,
+        {
+            "all": f"{summary['all_imports_ms']:.1f}ms",
+            "own package": f"{summary['own_package_ms']:.1f}ms",
+            "heaviest": ", ".join(f"{name} {ms:.1f}ms" for name, ms in summary["heaviest"][:5]),
+        },
+    )

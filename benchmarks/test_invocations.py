@@ -41,19 +41,24 @@ def test_invocations(benchmark, client, scenario):
         "p99_latency_us": statistics.median(w.latency_us(0.99) for w in windows),
         "server_cpu_us_per_invocation": statistics.median(w.server_cpu_us for w in windows),
         "connections_per_invocation": sum(w.connections for w in windows) / sum(w.invocations for w in windows),
-        "backend_connections_per_invocation": (sum(w.backend_connections for w in windows)
-                                               / sum(w.invocations for w in windows)),
+        "backend_connections_per_invocation": (
+            sum(w.backend_connections for w in windows) / sum(w.invocations for w in windows)
+        ),
         "peak_rss_kb": windows[-1].client_peak_rss_kb,
         "anon_rss_kb": windows[-1].client_anon_rss_kb,
     }
     benchmark.extra_info.update(summary)
-    record(scenario.title, client, {
-        "cpu/inv": f"{summary['client_cpu_us_per_invocation']:.0f}us",
-        "inv/s": f"{summary['invocations_per_s']:.0f}",
-        "p50": f"{summary['p50_latency_us']:.0f}us",
-        "p99": f"{summary['p99_latency_us']:.0f}us",
-        "server cpu/inv": f"{summary['server_cpu_us_per_invocation']:.0f}us",
-        "conns/inv": f"{summary['connections_per_invocation']:.2f}",
-        "peak RSS": f"{summary['peak_rss_kb'] / 1024:.1f}MB",
-        "anon RSS": f"{summary['anon_rss_kb'] / 1024:.1f}MB",
-    })
+    record(
+        scenario.title,
+        client,
+        {
+            "cpu/inv": f"{summary['client_cpu_us_per_invocation']:.0f}us",
+            "inv/s": f"{summary['invocations_per_s']:.0f}",
+            "p50": f"{summary['p50_latency_us']:.0f}us",
+            "p99": f"{summary['p99_latency_us']:.0f}us",
+            "server cpu/inv": f"{summary['server_cpu_us_per_invocation']:.0f}us",
+            "conns/inv": f"{summary['connections_per_invocation']:.2f}",
+            "peak RSS": f"{summary['peak_rss_kb'] / 1024:.1f}MB",
+            "anon RSS": f"{summary['anon_rss_kb'] / 1024:.1f}MB",
+        },
+    )

@@ -27,9 +27,12 @@ NEXT_HEADERS = {
     "Lambda-Runtime-Trace-Id": TRACE,
     "Content-Type": "application/json",
 }
-NEXT_RESPONSE = ("HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in NEXT_HEADERS.items())
-                 + "Date: Mon, 01 Jan 2026 00:00:00 GMT\r\n"
-                 + f"Content-Length: {len(TINY)}\r\n\r\n").encode() + TINY
+NEXT_RESPONSE = (
+    "HTTP/1.1 200 OK\r\n"
+    + "".join(f"{k}: {v}\r\n" for k, v in NEXT_HEADERS.items())
+    + "Date: Mon, 01 Jan 2026 00:00:00 GMT\r\n"
+    + f"Content-Length: {len(TINY)}\r\n\r\n"
+).encode() + TINY
 
 
 def _raise_in_handler():
@@ -44,9 +47,10 @@ def _raise_in_handler():
 
 # -- fastric --------------------------------------------------------------------------------------------
 
+
 def _fastric_parse_next():
     """The hot loop's parsing: httptools fed by fastric's ResponseReader, then protocol.parse_invocation."""
-    from fastric import connection, protocol
+    from fastric.runtime.wire import connection, protocol
 
     class Reader(connection.ResponseReader):
         def deliver(self, response, keep_alive):
@@ -64,25 +68,25 @@ def _fastric_parse_next():
 
 
 def _fastric_context():
-    from fastric.context import LambdaContext
+    from fastric.runtime.context import LambdaContext
 
     return lambda: LambdaContext(REQUEST_ID, None, None, DEADLINE_MS, ARN, None)
 
 
 def _fastric_decode(body):
-    from fastric.marshal import decode_event
+    from fastric.runtime.marshal import decode_event
 
     return lambda: decode_event(body, "application/json")
 
 
 def _fastric_encode(value):
-    from fastric.marshal import encode_result
+    from fastric.runtime.marshal import encode_result
 
     return lambda: encode_result(value)
 
 
 def _fastric_error():
-    from fastric.faults import describe_exception, dump_document
+    from fastric.runtime.faults import describe_exception, dump_document
 
     exc = _raise_in_handler()
 
@@ -94,6 +98,7 @@ def _fastric_error():
 
 
 # -- awslambdaric ---------------------------------------------------------------------------------------
+
 
 def _ric_parse_next():
     from awslambdaric import lambda_runtime_client

@@ -1,6 +1,6 @@
 """The example function: echoes the query string parameters of an API Gateway-style event.
 
-    fastric invoke --task-root examples app.handler --event '{"queryStringParameters":{"foo":"bar"}}'
+fastric invoke --task-root examples app.handler --event '{"queryStringParameters":{"foo":"bar"}}'
 """
 
 import json

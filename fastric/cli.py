@@ -38,6 +38,6 @@ def main(args: list[str] | None = None) -> None:
     if not handler:
         sys.stderr.write("fastric: no handler given: pass it as the first argument (module.function) or set _HANDLER\n")
         sys.exit(1)
-    from fastric import startup
+    from fastric.runtime import startup
 
     startup.run(handler)

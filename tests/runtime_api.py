@@ -14,8 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 ACCEPTED = (202, {"Content-Type": "application/json"}, b'{"status":"OK"}')
 
@@ -85,9 +85,17 @@ class RuntimeAPIServer:
         self._accept_thread = threading.Thread(target=self._accept, daemon=True)
 
     # -- scripting -------------------------------------------------------------------------
-    def add_invocation(self, event=None, *, body: bytes | None = None, request_id: str | None = None,
-                       headers: dict[str, str] | None = None, content_type: str | None = "application/json",
-                       deadline_ms: int | None = None, status: int = 200) -> str:
+    def add_invocation(
+        self,
+        event=None,
+        *,
+        body: bytes | None = None,
+        request_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        content_type: str | None = "application/json",
+        deadline_ms: int | None = None,
+        status: int = 200,
+    ) -> str:
         """Queue an invocation and return its request id. `headers` override/extend the defaults;
         a header given as None is omitted."""
         request_id = request_id or f"rid-{len(self.queue) + len(self.requests) + 1}-{time.monotonic_ns()}"
@@ -95,8 +103,9 @@ class RuntimeAPIServer:
             body = json.dumps(event if event is not None else {}).encode()
         hdrs: dict[str, str | None] = {
             "Lambda-Runtime-Aws-Request-Id": request_id,
-            "Lambda-Runtime-Deadline-Ms": str(deadline_ms if deadline_ms is not None
-                                              else int(time.time() * 1000) + self.deadline_offset_ms),
+            "Lambda-Runtime-Deadline-Ms": str(
+                deadline_ms if deadline_ms is not None else int(time.time() * 1000) + self.deadline_offset_ms
+            ),
             "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:fn",
             "Lambda-Runtime-Trace-Id": "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
             "Content-Type": content_type,
@@ -121,7 +130,7 @@ class RuntimeAPIServer:
         return True
 
     # -- lifecycle -------------------------------------------------------------------------
-    def __enter__(self) -> "RuntimeAPIServer":
+    def __enter__(self) -> RuntimeAPIServer:
         self._accept_thread.start()
         return self
 
@@ -204,8 +213,11 @@ class RuntimeAPIServer:
                     self._lock.wait(0.5)
                 inv = self.queue.pop(0) if self.queue else None
             if inv is None:
-                return (self.end_status, {"Content-Type": "application/json"},
-                        b'{"errorMessage":"scenario over","errorType":"Test.End"}')
+                return (
+                    self.end_status,
+                    {"Content-Type": "application/json"},
+                    b'{"errorMessage":"scenario over","errorType":"Test.End"}',
+                )
             return inv.status, inv.headers, inv.body
         if request.path.endswith("/restore/next"):
             return 200, {}, b""
@@ -285,8 +297,14 @@ class _Reader:
         return request
 
 
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large",
-            500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    403: "Forbidden",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+}
 
 
 @dataclass
@@ -303,14 +321,28 @@ def client_command(client: str, handler: str) -> list[str]:
     return [sys.executable, "-m", client, handler]
 
 
-def run_client(client: str, handler: str, server: RuntimeAPIServer, *, cwd: str | None = None,
-               env: dict[str, str] | None = None, timeout: float = 30.0, pass_fds=()) -> Run:
+def run_client(
+    client: str,
+    handler: str,
+    server: RuntimeAPIServer,
+    *,
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    pass_fds=(),
+) -> Run:
     """Run a runtime client against `server` until it exits (the server ends scenarios with a 500)."""
     full_env = base_env(server.address)
     full_env.update(env or {})
     full_env = {k: v for k, v in full_env.items() if v is not None}
-    proc = subprocess.Popen(client_command(client, handler), cwd=cwd, env=full_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, pass_fds=pass_fds)
+    proc = subprocess.Popen(
+        client_command(client, handler),
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=pass_fds,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -322,15 +354,18 @@ def run_client(client: str, handler: str, server: RuntimeAPIServer, *, cwd: str 
 
 def base_env(address: str) -> dict[str, str]:
     """A Lambda-like environment for a client process (no inherited AWS_* or _HANDLER noise)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "_LAMBDA", "_HANDLER", "LAMBDA_", "_X_AMZN"))}
-    env.update({
-        "AWS_LAMBDA_RUNTIME_API": address,
-        "AWS_LAMBDA_FUNCTION_NAME": "fn",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fn",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]abc",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    })
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_LAMBDA", "_HANDLER", "LAMBDA_", "_X_AMZN"))
+    }
+    env.update(
+        {
+            "AWS_LAMBDA_RUNTIME_API": address,
+            "AWS_LAMBDA_FUNCTION_NAME": "fn",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fn",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]abc",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     return env

@@ -24,6 +24,7 @@ NULL = Expectation(b"{}", lambda body: None if body == b"null" else "expected nu
 
 # -- a scripted raw-socket client, to misbehave on purpose -----------------------------------------------
 
+
 class FakeClient(threading.Thread):
     """Speaks the Runtime API over one keep-alive connection; `answer(request_id)` gives (path, body) or None
     (meaning: skip the answer and ask for the next invocation straight away)."""
@@ -63,8 +64,9 @@ class FakeClient(threading.Thread):
                 if answer is None:
                     continue
                 path, body = answer
-                self.sock.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
-                                  % (path.encode(), len(body), body))
+                self.sock.sendall(
+                    b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body)
+                )
                 if self._read_response() is None:
                     return
         except OSError:
@@ -91,6 +93,7 @@ def good(request_id: str, kind: str = "response", body: bytes = b"null"):
 
 
 # -- the server's checks ---------------------------------------------------------------------------------
+
 
 def test_counts_every_invocation_with_its_request_id():
     seen = []
@@ -148,6 +151,7 @@ def test_a_client_that_dies_fails_the_run():
 
 # -- real client processes -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("client", ["plain", "awslambdaric", "fastric"])
 def test_real_clients_are_measured(client):
     window = harness.measure(client, scenario("tiny"), invocations=5, warmup=1, timeout=30)
@@ -158,8 +162,15 @@ def test_real_clients_are_measured(client):
 
 
 def test_a_real_client_returning_the_wrong_thing_is_caught():
-    wrong = Scenario("tiny-echo", "echo where null is expected", "bench_handlers.echo", b'{"a":1}',
-                     lambda body: None if body.strip() == b"null" else "expected null", invocations=2, warmup=0)
+    wrong = Scenario(
+        "tiny-echo",
+        "echo where null is expected",
+        "bench_handlers.echo",
+        b'{"a":1}',
+        lambda body: None if body.strip() == b"null" else "expected null",
+        invocations=2,
+        warmup=0,
+    )
     with pytest.raises(BenchmarkFailure, match="wrong response body"):
         harness.measure("plain", wrong, timeout=30)
 
@@ -178,12 +189,15 @@ def test_cold_start_reaches_the_first_next_and_serves_one_invocation():
 
 # -- pieces ----------------------------------------------------------------------------------------------
 
+
 def test_parse_importtime():
-    sample = ("import time: self [us] | cumulative | imported package\n"
-              "import time:       120 |        120 |   _io\n"
-              "import time:       400 |        900 | fastric.runtime\n"
-              "import time:        50 |         50 |     orjson\n")
-    assert harness.parse_importtime(sample) == [("_io", 120, 1), ("fastric.runtime", 900, 0), ("orjson", 50, 2)]
+    sample = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:       120 |        120 |   _io\n"
+        "import time:       400 |        900 | fastric.runtime.loop\n"
+        "import time:        50 |         50 |     orjson\n"
+    )
+    assert harness.parse_importtime(sample) == [("_io", 120, 1), ("fastric.runtime.loop", 900, 0), ("orjson", 50, 2)]
 
 
 def test_procstat_reads_this_process():
@@ -192,18 +206,42 @@ def test_procstat_reads_this_process():
     assert procstat.cpu_ns(os.getpid()) > 0
     assert procstat.peak_rss_kb(os.getpid()) > 0
     assert 0 < procstat.anon_rss_kb(os.getpid()) <= procstat.peak_rss_kb(os.getpid())
-    assert procstat.cpu_ns(2 ** 22 + 12345) == -1  # no such process
+    assert procstat.cpu_ns(2**22 + 12345) == -1  # no such process
 
 
 def test_compare_table_reports_ratios_against_awslambdaric():
     results = compare.Results()
-    for repeat in range(3):
-        results.add("tiny", "awslambdaric", {"cpu_us": 100.0, "throughput": 1000.0, "p50_us": 100.0, "p99_us": 200.0,
-                                              "server_cpu_us": 50.0, "conns_per_inv": 0.0,
-                                              "backend_conns_per_inv": 0.0, "rss_mb": 14.0, "anon_mb": 5.0})
-        results.add("tiny", "fastric", {"cpu_us": 40.0, "throughput": 2500.0, "p50_us": 50.0, "p99_us": 90.0,
-                                         "server_cpu_us": 50.0, "conns_per_inv": 0.0, "backend_conns_per_inv": 0.0,
-                                         "rss_mb": 21.0, "anon_mb": 6.0})
+    for _repeat in range(3):
+        results.add(
+            "tiny",
+            "awslambdaric",
+            {
+                "cpu_us": 100.0,
+                "throughput": 1000.0,
+                "p50_us": 100.0,
+                "p99_us": 200.0,
+                "server_cpu_us": 50.0,
+                "conns_per_inv": 0.0,
+                "backend_conns_per_inv": 0.0,
+                "rss_mb": 14.0,
+                "anon_mb": 5.0,
+            },
+        )
+        results.add(
+            "tiny",
+            "fastric",
+            {
+                "cpu_us": 40.0,
+                "throughput": 2500.0,
+                "p50_us": 50.0,
+                "p99_us": 90.0,
+                "server_cpu_us": 50.0,
+                "conns_per_inv": 0.0,
+                "backend_conns_per_inv": 0.0,
+                "rss_mb": 21.0,
+                "anon_mb": 6.0,
+            },
+        )
     table = compare.markdown(results, ["fastric", "awslambdaric"], [scenario("tiny")])
     row = next(line for line in table.splitlines() if line.startswith("| tiny | fastric"))
     assert "40.0 µs | 0.40×" in row and "2,500/s | 2.50×" in row

@@ -5,9 +5,9 @@ import os
 import pytest
 from awslambdaric.lambda_context import LambdaContext as ReferenceContext
 
-from fastric.context import LambdaContext
-from fastric.faults import FaultError, describe_exception, format_frames
-from fastric.handler import load_handler
+from fastric.runtime.context import LambdaContext
+from fastric.runtime.faults import FaultError, describe_exception, format_frames
+from fastric.runtime.handler import load_handler
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "core")
 
@@ -21,20 +21,36 @@ def lambda_env(monkeypatch):
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
 
 
-@pytest.mark.parametrize("client_context, identity, tenant", [
-    (None, None, None),
-    ({"custom": {"k": "v"}, "env": {"e": "1"}, "client": {"installation_id": "i1", "app_title": "t"}},
-     {"cognitoIdentityId": "cid", "cognitoIdentityPoolId": "pool"}, "tenant-A"),
-    ({"custom": None, "w3c": {"traceparent": "tp", "baggage": 1}}, {}, None),
-])
+@pytest.mark.parametrize(
+    "client_context, identity, tenant",
+    [
+        (None, None, None),
+        (
+            {"custom": {"k": "v"}, "env": {"e": "1"}, "client": {"installation_id": "i1", "app_title": "t"}},
+            {"cognitoIdentityId": "cid", "cognitoIdentityPoolId": "pool"},
+            "tenant-A",
+        ),
+        ({"custom": None, "w3c": {"traceparent": "tp", "baggage": 1}}, {}, None),
+    ],
+)
 def test_context_matches_awslambdaric(client_context, identity, tenant):
     import copy
+
     ours = LambdaContext("rid-1", copy.deepcopy(client_context), identity, 4102444800000, "arn:x", tenant)
     ref = ReferenceContext("rid-1", copy.deepcopy(client_context), identity, 4102444800000, "arn:x", tenant)
     assert repr(ours) == repr(ref)
     assert ours.w3c() == ref.w3c()
-    for name in ("aws_request_id", "log_group_name", "log_stream_name", "function_name", "memory_limit_in_mb",
-                 "function_version", "invoked_function_arn", "tenant_id", "_epoch_deadline_time_in_ms"):
+    for name in (
+        "aws_request_id",
+        "log_group_name",
+        "log_stream_name",
+        "function_name",
+        "memory_limit_in_mb",
+        "function_version",
+        "invoked_function_arn",
+        "tenant_id",
+        "_epoch_deadline_time_in_ms",
+    ):
         assert getattr(ours, name) == getattr(ref, name), name
     assert abs(ours.get_remaining_time_in_millis() - ref.get_remaining_time_in_millis()) < 1000
 
@@ -50,11 +66,16 @@ def test_context_accepts_header_json_and_reports_bad_json():
     ctx.extra_attribute = 1  # user code may hang its own attributes on the context
 
 
-@pytest.mark.parametrize("handler, error_type", [
-    ("nodots", "Runtime.MalformedHandlerName"), ("", "Runtime.MalformedHandlerName"),
-    ("time.handler", "Runtime.BuiltInModuleConflict"), ("definitely_missing_mod.h", "Runtime.ImportModuleError"),
-    ("app.nothing_here", "Runtime.HandlerNotFound"),
-])
+@pytest.mark.parametrize(
+    "handler, error_type",
+    [
+        ("nodots", "Runtime.MalformedHandlerName"),
+        ("", "Runtime.MalformedHandlerName"),
+        ("time.handler", "Runtime.BuiltInModuleConflict"),
+        ("definitely_missing_mod.h", "Runtime.ImportModuleError"),
+        ("app.nothing_here", "Runtime.HandlerNotFound"),
+    ],
+)
 def test_handler_grammar_faults(handler, error_type, monkeypatch):
     monkeypatch.syspath_prepend(FIXTURES)
     with pytest.raises(FaultError) as info:
@@ -85,13 +106,18 @@ def test_exception_document_has_no_caret_lines_and_no_fastric_frames():
 
 def test_fault_document_and_validation_cause():
     document, cause = describe_exception(FaultError("Runtime.MarshalError", "Unable to marshal response: x"), "r")
-    assert document == {"errorMessage": "Unable to marshal response: x", "errorType": "Runtime.MarshalError",
-                        "requestId": "r", "stackTrace": []}
+    assert document == {
+        "errorMessage": "Unable to marshal response: x",
+        "errorType": "Runtime.MarshalError",
+        "requestId": "r",
+        "stackTrace": [],
+    }
     assert b'"type": "LambdaValidationError", "stack": []' in cause and b'"paths": []' in cause
 
 
 def test_format_frames_matches_traceback_format_list_of_tuples():
     import traceback
+
     try:
         raise ValueError("x")
     except ValueError as exc:

@@ -11,7 +11,6 @@ import json
 import os
 
 import pytest
-
 from runtime_api import RuntimeAPIServer, run_client
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "core")
@@ -63,18 +62,30 @@ def test_success_and_error_documents_agree():
         {"event": {"op": "set"}, "request_id": "rid-set"},
         {"body": b"{not json", "request_id": "rid-badjson"},
         {"body": b"", "request_id": "rid-empty"},
-        {"event": {"op": "echo"}, "request_id": "rid-badctx",
-         "headers": {"Lambda-Runtime-Client-Context": "{bad"}},
-        {"event": {"op": "echo"}, "request_id": "rid-badcognito",
-         "headers": {"Lambda-Runtime-Cognito-Identity": "[1,"}},
+        {"event": {"op": "echo"}, "request_id": "rid-badctx", "headers": {"Lambda-Runtime-Client-Context": "{bad"}},
+        {
+            "event": {"op": "echo"},
+            "request_id": "rid-badcognito",
+            "headers": {"Lambda-Runtime-Cognito-Identity": "[1,"},
+        },
         {"event": {"op": "echo", "after": "errors"}, "request_id": "rid-last"},
     ]
     results = scenario("app.handler", invocations)
     a_posts, f_posts = posts(results["awslambdaric"][1]), posts(results["fastric"][1])
     assert [(k, rid) for k, rid, _, _ in a_posts] == [(k, rid) for k, rid, _, _ in f_posts]
-    assert [k for k, _, _, _ in f_posts] == ["response", "error", "error", "error", "error", "error", "error",
-                                              "error", "error", "response"]
-    for (kind, rid, a_body, a_req), (_, _, f_body, f_req) in zip(a_posts, f_posts):
+    assert [k for k, _, _, _ in f_posts] == [
+        "response",
+        "error",
+        "error",
+        "error",
+        "error",
+        "error",
+        "error",
+        "error",
+        "error",
+        "response",
+    ]
+    for (kind, rid, a_body, a_req), (_, _, f_body, f_req) in zip(a_posts, f_posts, strict=True):
         if kind == "response":
             assert a_body == f_body, rid
             continue
@@ -88,16 +99,20 @@ def test_success_and_error_documents_agree():
         for cause in (a_cause, f_cause):
             cause["paths"] = sorted(p for p in cause["paths"] if "awslambdaric" not in p and "/fastric/" not in p)
             for exc in cause["exceptions"]:
-                exc["stack"] = [s for s in exc["stack"] if "awslambdaric" not in s["path"]
-                                and "/fastric/" not in s["path"]]
+                exc["stack"] = [
+                    s for s in exc["stack"] if "awslambdaric" not in s["path"] and "/fastric/" not in s["path"]
+                ]
         assert a_cause == f_cause, rid
     by_id = {rid: body for _, rid, body, _ in f_posts}
     assert by_id["rid-raise"]["errorType"] == "ValueError"
     assert by_id["rid-raise"]["stackTrace"] and "line" in by_id["rid-raise"]["stackTrace"][0]
     assert by_id["rid-key"]["errorMessage"] == "'missing'"
-    assert by_id["rid-set"] == {"errorMessage": "Unable to marshal response: Object of type set is not JSON "
-                                                "serializable", "errorType": "Runtime.MarshalError",
-                                "requestId": "rid-set", "stackTrace": []}
+    assert by_id["rid-set"] == {
+        "errorMessage": "Unable to marshal response: Object of type set is not JSON serializable",
+        "errorType": "Runtime.MarshalError",
+        "requestId": "rid-set",
+        "stackTrace": [],
+    }
     assert by_id["rid-empty"]["errorMessage"] == "Unable to unmarshal input: Expecting value: line 1 column 1 (char 0)"
     assert by_id["rid-badctx"]["errorType"] == "Runtime.LambdaContextUnmarshalError"
     assert by_id["rid-badctx"]["errorMessage"].startswith("Unable to parse Client Context JSON: ")
@@ -106,8 +121,12 @@ def test_success_and_error_documents_agree():
 
 
 def test_context_values_agree():
-    client_context = {"custom": {"k": "v"}, "env": {"e": "1"}, "client": {"installation_id": "i1", "app_title": "t",
-                      "extra": "dropped"}, "w3c": {"traceparent": "00-abc-def-01", "tracestate": 5, "other": "x"}}
+    client_context = {
+        "custom": {"k": "v"},
+        "env": {"e": "1"},
+        "client": {"installation_id": "i1", "app_title": "t", "extra": "dropped"},
+        "w3c": {"traceparent": "00-abc-def-01", "tracestate": 5, "other": "x"},
+    }
     headers = {
         "Lambda-Runtime-Client-Context": json.dumps(client_context),
         "Lambda-Runtime-Cognito-Identity": json.dumps({"cognitoIdentityId": "cid", "cognitoIdentityPoolId": "pool"}),
@@ -116,16 +135,28 @@ def test_context_values_agree():
     }
     invocations = [
         {"event": {"op": "context"}, "request_id": "rid-full", "headers": headers, "deadline_ms": 4102444800000},
-        {"event": {"op": "context"}, "request_id": "rid-bare", "deadline_ms": 4102444800000,
-         "headers": {"Lambda-Runtime-Invoked-Function-Arn": None, "Lambda-Runtime-Trace-Id": None}},
-        {"event": {"op": "context"}, "request_id": "rid-empty-headers", "deadline_ms": 4102444800000,
-         "headers": {"Lambda-Runtime-Client-Context": "", "Lambda-Runtime-Cognito-Identity": "",
-                     "Lambda-Runtime-Aws-Tenant-Id": "", "Lambda-Runtime-Trace-Id": ""}},
+        {
+            "event": {"op": "context"},
+            "request_id": "rid-bare",
+            "deadline_ms": 4102444800000,
+            "headers": {"Lambda-Runtime-Invoked-Function-Arn": None, "Lambda-Runtime-Trace-Id": None},
+        },
+        {
+            "event": {"op": "context"},
+            "request_id": "rid-empty-headers",
+            "deadline_ms": 4102444800000,
+            "headers": {
+                "Lambda-Runtime-Client-Context": "",
+                "Lambda-Runtime-Cognito-Identity": "",
+                "Lambda-Runtime-Aws-Tenant-Id": "",
+                "Lambda-Runtime-Trace-Id": "",
+            },
+        },
     ]
     results = scenario("app.handler", invocations)
     a_posts, f_posts = posts(results["awslambdaric"][1]), posts(results["fastric"][1])
     assert len(a_posts) == len(f_posts) == 3
-    for (_, rid, a_body, _), (_, _, f_body, _) in zip(a_posts, f_posts):
+    for (_, rid, a_body, _), (_, _, f_body, _) in zip(a_posts, f_posts, strict=True):
         assert a_body == f_body, rid
     full = f_posts[0][2]
     assert full["tenant_id"] == "tenant-A"
@@ -139,20 +170,30 @@ def test_context_values_agree():
     assert f_posts[2][2]["tenant_id"] is None and f_posts[2][2]["client_context"] == "None"
 
 
-@pytest.mark.parametrize("handler, error_type, message", [
-    ("nodots", "Runtime.MalformedHandlerName", "Bad handler 'nodots': not enough values to unpack (expected 2, got 1)"),
-    ("sys.handler", "Runtime.BuiltInModuleConflict", "Cannot use built-in module sys as a handler module"),
-    ("nomod.handler", "Runtime.ImportModuleError", "Unable to import module 'nomod': No module named 'nomod'"),
-    ("import_error.handler", "Runtime.ImportModuleError",
-     "Unable to import module 'import_error': No module named 'nonexistent_dep'"),
-    ("a/b.handler", "Runtime.ImportModuleError", "Unable to import module 'a/b': No module named 'a'"),
-    ("syntax_error.handler", "Runtime.UserCodeSyntaxError", None),
-    ("imports_syntax_error.handler", "Runtime.UserCodeSyntaxError", None),
-    ("app.missing", "Runtime.HandlerNotFound", "Handler 'missing' missing on module 'app'"),
-    ("app.", "Runtime.HandlerNotFound", "Handler '' missing on module 'app'"),
-    ("raise_at_import.handler", "RuntimeError", "boom at import"),
-    (".handler", "ValueError", "Empty module name"),
-])
+@pytest.mark.parametrize(
+    "handler, error_type, message",
+    [
+        (
+            "nodots",
+            "Runtime.MalformedHandlerName",
+            "Bad handler 'nodots': not enough values to unpack (expected 2, got 1)",
+        ),
+        ("sys.handler", "Runtime.BuiltInModuleConflict", "Cannot use built-in module sys as a handler module"),
+        ("nomod.handler", "Runtime.ImportModuleError", "Unable to import module 'nomod': No module named 'nomod'"),
+        (
+            "import_error.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'import_error': No module named 'nonexistent_dep'",
+        ),
+        ("a/b.handler", "Runtime.ImportModuleError", "Unable to import module 'a/b': No module named 'a'"),
+        ("syntax_error.handler", "Runtime.UserCodeSyntaxError", None),
+        ("imports_syntax_error.handler", "Runtime.UserCodeSyntaxError", None),
+        ("app.missing", "Runtime.HandlerNotFound", "Handler 'missing' missing on module 'app'"),
+        ("app.", "Runtime.HandlerNotFound", "Handler '' missing on module 'app'"),
+        ("raise_at_import.handler", "RuntimeError", "boom at import"),
+        (".handler", "ValueError", "Empty module name"),
+    ],
+)
 def test_init_errors_agree(handler, error_type, message):
     results = scenario(handler, [{"event": {}}])
     docs = {}
@@ -169,7 +210,9 @@ def test_init_errors_agree(handler, error_type, message):
     if message is not None:
         assert docs["fastric"]["errorMessage"] == message
     if error_type == "Runtime.UserCodeSyntaxError":
-        assert docs["fastric"]["stackTrace"][0].startswith('  File "') and '" Line 1\n' in docs["fastric"]["stackTrace"][0]
+        assert (
+            docs["fastric"]["stackTrace"][0].startswith('  File "') and '" Line 1\n' in docs["fastric"]["stackTrace"][0]
+        )
     if error_type == "RuntimeError":
         assert any("importlib" in frame for frame in docs["fastric"]["stackTrace"])
         assert 'raise RuntimeError("boom at import")' in docs["fastric"]["stackTrace"][-1]
@@ -177,7 +220,7 @@ def test_init_errors_agree(handler, error_type, message):
 
 def test_slash_handler_imports_dotted_module():
     results = scenario("sub/mod.handler", [{"event": {}, "request_id": "rid-s"}])
-    for client, (run, requests) in results.items():
+    for client, (_run, requests) in results.items():
         assert posts(requests)[0][2] == {"slash": "sub.mod"}, client
 
 
@@ -228,27 +271,38 @@ def test_async_handler_is_awaited_by_fastric_only():
     assert [p[0] for p in f_posts] == ["response", "response"]
 
 
-
 def api_gateway_event(path: str, query: dict) -> dict:
     """An API Gateway REST (v1) proxy event."""
     return {
-        "resource": "/{proxy+}", "path": path, "httpMethod": "GET",
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": "GET",
         "headers": {"Host": "example.execute-api.us-east-1.amazonaws.com", "Accept": "application/json"},
         "multiValueHeaders": {"Host": ["example.execute-api.us-east-1.amazonaws.com"], "Accept": ["application/json"]},
-        "queryStringParameters": query, "multiValueQueryStringParameters": {k: [v] for k, v in query.items()},
-        "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
-        "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": "GET", "path": "/prod" + path,
-                           "stage": "prod", "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-                           "identity": {"sourceIp": "192.0.2.1", "userAgent": "curl/8"},
-                           "accountId": "123456789012", "apiId": "example"},
-        "body": None, "isBase64Encoded": False,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()},
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": "GET",
+            "path": "/prod" + path,
+            "stage": "prod",
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "identity": {"sourceIp": "192.0.2.1", "userAgent": "curl/8"},
+            "accountId": "123456789012",
+            "apiId": "example",
+        },
+        "body": None,
+        "isBase64Encoded": False,
     }
 
 
 def test_mangum_fastapi_app_serves_warm_invocations_like_awslambdaric():
     pytest.importorskip("mangum")
-    invocations = [{"event": api_gateway_event(f"/items/{n}", {"q": f"v{n}"}), "request_id": f"rid-{n}"}
-                   for n in range(3)]
+    invocations = [
+        {"event": api_gateway_event(f"/items/{n}", {"q": f"v{n}"}), "request_id": f"rid-{n}"} for n in range(3)
+    ]
     results = scenario("mangum_app.handler", invocations)
     bodies = {client: [p[2] for p in posts(requests)] for client, (_, requests) in results.items()}
     assert bodies["fastric"] == bodies["awslambdaric"]

@@ -29,7 +29,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from runtime_api import RuntimeAPIServer, base_env
 
 sys.path.insert(0, str(Path(__file__).with_name("docker")))
@@ -55,6 +54,7 @@ def expected_response() -> dict:
 
 # -- hadolint ---------------------------------------------------------------------------------
 
+
 def hadolint() -> str:
     found = shutil.which("hadolint") or shutil.which("hadolint", path=os.path.dirname(sys.executable))
     if not found:
@@ -78,6 +78,7 @@ def test_hadolint_does_flag_a_bad_dockerfile(tmp_path):
 
 # -- the Dockerfile's shape -------------------------------------------------------------------
 
+
 def test_runtime_stage_is_the_documented_image():
     dockerfile = parse(DOCKERFILE.read_text())
     build, runtime = dockerfile.stages
@@ -99,8 +100,13 @@ def test_runtime_stage_is_the_documented_image():
 
 def test_build_context_holds_only_what_the_build_copies():
     files = context_files(REPO)
-    for needed in ("pyproject.toml", "README.md", "fastric/__init__.py", "fastric/lambda-entrypoint.sh",
-                   "examples/app.py"):
+    for needed in (
+        "pyproject.toml",
+        "README.md",
+        "fastric/__init__.py",
+        "fastric/lambda-entrypoint.sh",
+        "examples/app.py",
+    ):
         assert needed in files
     allowed = ("pyproject.toml", "README.md", "LICENSE", "fastric/", "examples/app.py")
     assert [f for f in files if not f.startswith(allowed)] == []
@@ -108,6 +114,7 @@ def test_build_context_holds_only_what_the_build_copies():
 
 
 # -- the helpers' semantics (they decide what "executing the Dockerfile" means) ----------------
+
 
 def test_dockerignore_rules():
     rules = DockerIgnore("*\n!src/\nsrc/**/*.tmp\n!keep.md\n/build\n**/__pycache__\n")
@@ -156,6 +163,7 @@ def test_variable_expansion():
 
 # -- the image, built from the Dockerfile's own instructions ---------------------------------
 
+
 @pytest.fixture(scope="module")
 def image(tmp_path_factory) -> Image:
     reason = missing_prerequisites()
@@ -169,6 +177,7 @@ def image(tmp_path_factory) -> Image:
     work = tmp_path_factory.mktemp("image")
     cache = os.environ.get("FASTRIC_TEST_ROOTFS_CACHE")
     try:
+
         def base_factory(reference: str, dest: Path):
             version, _release = parse_python_slim(reference)
             if find_cpython(version) is None:
@@ -184,8 +193,12 @@ def image(tmp_path_factory) -> Image:
 
 def in_image(image: Image, script: str, **env: str) -> subprocess.CompletedProcess:
     """Run a shell `script` in the image with its environment (a `docker run IMAGE sh -c SCRIPT`)."""
-    return subprocess.run(container_command(image.root, ["/bin/sh", "-c", script], env=dict(image.env, **env),
-                                            cwd=image.workdir), capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        container_command(image.root, ["/bin/sh", "-c", script], env=dict(image.env, **env), cwd=image.workdir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def lambda_env(image: Image, address: str, **extra: str) -> dict[str, str]:
@@ -198,24 +211,34 @@ def lambda_env(image: Image, address: str, **extra: str) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_image_holds_fastric_and_its_dependencies_only(image):
-    listed = in_image(image, "python -c 'import importlib.metadata as m; print(*(d.metadata[\"Name\"] "
-                             "for d in m.distributions()))'")
+    listed = in_image(
+        image, "python -c 'import importlib.metadata as m; print(*(d.metadata[\"Name\"] for d in m.distributions()))'"
+    )
     assert listed.returncode == 0, listed.stderr
     installed = set(listed.stdout.lower().split())
-    requires = in_image(image, "python -c 'import importlib.metadata as m, re; print(*(re.match(\"[A-Za-z0-9_.-]+\", "
-                               "r)[0] for r in m.requires(\"fastric\") if \"extra ==\" not in r))'")
+    requires = in_image(
+        image,
+        'python -c \'import importlib.metadata as m, re; print(*(re.match("[A-Za-z0-9_.-]+", '
+        'r)[0] for r in m.requires("fastric") if "extra ==" not in r))\'',
+    )
     dependencies = set(requires.stdout.lower().split())
     assert dependencies >= {"uvloop", "orjson", "httptools"}
     assert installed == {"pip", "fastric"} | dependencies
-    leftovers = in_image(image, "for c in cc gcc make; do command -v $c; done; ls -d /tmp/wheels /wheels /src "
-                                "/root/.cache/pip 2>/dev/null; true")
+    leftovers = in_image(
+        image,
+        "for c in cc gcc make; do command -v $c; done; ls -d /tmp/wheels /wheels /src "
+        "/root/.cache/pip 2>/dev/null; true",
+    )
     assert leftovers.stdout == ""  # no compiler, no wheels, no sources, no pip cache
 
 
 @pytest.mark.slow
 def test_image_entrypoints_are_the_packaged_script(image):
-    packaged = in_image(image, "python -c 'import fastric, pathlib; "
-                               "print(pathlib.Path(fastric.__file__).with_name(\"lambda-entrypoint.sh\"))'")
+    packaged = in_image(
+        image,
+        "python -c 'import fastric, pathlib; "
+        'print(pathlib.Path(fastric.__file__).with_name("lambda-entrypoint.sh"))\'',
+    )
     target = packaged.stdout.strip()
     for link in ("/lambda-entrypoint.sh", "/var/runtime/bootstrap"):
         found = in_image(image, f"readlink -f {link} && test -x {link} && cat {link}")
@@ -230,8 +253,15 @@ def assert_serves_one_invocation(image, tmp_path, argv, name, cwd, **env_overrid
     Runtime API with one invocation queued; it must answer it with the example's response."""
     with RuntimeAPIServer() as server:
         request_id = server.add_invocation(EVENT)
-        command = container_command(image.root, argv, env=lambda_env(image, server.address, **env_overrides),
-                                    cwd=cwd, user=LAMBDA_USER, readonly_root=True, tmpfs_tmp=True)
+        command = container_command(
+            image.root,
+            argv,
+            env=lambda_env(image, server.address, **env_overrides),
+            cwd=cwd,
+            user=LAMBDA_USER,
+            readonly_root=True,
+            tmpfs_tmp=True,
+        )
         with ContainerProcess(command, tmp_path, name) as runtime:
             assert runtime.wait(30) is not None, runtime.output()
         responses = server.requests_to(f"/invocation/{request_id}/response")
@@ -246,8 +276,15 @@ def test_image_on_lambda_runs_the_function(image, tmp_path):
 
 @pytest.mark.slow
 def test_image_as_a_provided_runtime_bootstrap_reads_HANDLER(image, tmp_path):
-    assert_serves_one_invocation(image, tmp_path, ["/var/runtime/bootstrap"], "bootstrap", "/var/task",
-                                 _HANDLER="app.handler", LAMBDA_RUNTIME_DIR="/var/runtime")
+    assert_serves_one_invocation(
+        image,
+        tmp_path,
+        ["/var/runtime/bootstrap"],
+        "bootstrap",
+        "/var/task",
+        _HANDLER="app.handler",
+        LAMBDA_RUNTIME_DIR="/var/runtime",
+    )
 
 
 @pytest.mark.slow
@@ -269,5 +306,6 @@ def test_image_under_docker_run_serves_invocations_on_8080(image, tmp_path, how)
         again = post_in_network_of(pid1, INVOKE_URL, json.dumps(EVENT).encode())
         assert json.loads(again["body"]) == expected_response()  # warm invoke, same container
         os.kill(pid1, signal.SIGTERM)
-        assert container.wait(15) is not None, "PID 1 ignored SIGTERM: `docker stop` would wait, then SIGKILL\n" \
-                                               + container.output()
+        assert container.wait(15) is not None, (
+            "PID 1 ignored SIGTERM: `docker stop` would wait, then SIGKILL\n" + container.output()
+        )

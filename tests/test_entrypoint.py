@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from runtime_api import RuntimeAPIServer, base_env
 
 sys.path.insert(0, str(Path(__file__).with_name("docker")))
@@ -64,6 +63,7 @@ def run_recorded(tmp_path: Path, args: list[str], *, python_name: str = "python3
 
 # -- dispatch, with a recording python3 ------------------------------------------------------
 
+
 def test_the_script_is_executable_for_everyone():
     """Lambda runs the bootstrap as a non-root user; the wheel keeps the mode the repository gives the file."""
     mode = ENTRYPOINT.stat().st_mode
@@ -78,8 +78,11 @@ def test_with_a_runtime_api_it_execs_the_runtime_loop(tmp_path):
 
 def test_without_a_runtime_api_it_execs_the_emulator_on_port_8080(tmp_path):
     record = run_recorded(tmp_path, ["app.handler"])
-    assert record == {"exec": True, "_HANDLER": "app.handler",
-                      "argv": ["-m", "fastric", "emulate", "--host", "0.0.0.0", "--port", "8080", "app.handler"]}
+    assert record == {
+        "exec": True,
+        "_HANDLER": "app.handler",
+        "argv": ["-m", "fastric", "emulate", "--host", "0.0.0.0", "--port", "8080", "app.handler"],
+    }
 
 
 def test_an_empty_runtime_api_counts_as_absent(tmp_path):
@@ -95,8 +98,11 @@ def test_with_no_argument_the_runtime_reads_HANDLER(tmp_path):
 
 def test_with_no_argument_the_emulator_gets_HANDLER_through_the_environment(tmp_path):
     record = run_recorded(tmp_path, [], _HANDLER="app.handler")
-    assert record == {"exec": True, "_HANDLER": "app.handler",
-                      "argv": ["-m", "fastric", "emulate", "--host", "0.0.0.0", "--port", "8080"]}
+    assert record == {
+        "exec": True,
+        "_HANDLER": "app.handler",
+        "argv": ["-m", "fastric", "emulate", "--host", "0.0.0.0", "--port", "8080"],
+    }
 
 
 def test_emulator_options_pass_through_and_are_not_taken_for_a_handler(tmp_path):
@@ -106,12 +112,18 @@ def test_emulator_options_pass_through_and_are_not_taken_for_a_handler(tmp_path)
 
 
 def test_FASTRIC_PYTHON_names_the_interpreter(tmp_path):
-    record = run_recorded(tmp_path, ["app.handler"], python_name="python3.12", FASTRIC_PYTHON="python3.12",
-                          AWS_LAMBDA_RUNTIME_API="127.0.0.1:9001")
+    record = run_recorded(
+        tmp_path,
+        ["app.handler"],
+        python_name="python3.12",
+        FASTRIC_PYTHON="python3.12",
+        AWS_LAMBDA_RUNTIME_API="127.0.0.1:9001",
+    )
     assert record["argv"] == ["-m", "fastric", "app.handler"]
 
 
 # -- for real --------------------------------------------------------------------------------
+
 
 def run_lambda_branch(args: list[str], **env: str) -> tuple[subprocess.CompletedProcess, list, str]:
     """Run the entrypoint with the Runtime API set, against the recording server, on one invocation."""

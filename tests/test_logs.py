@@ -1,5 +1,5 @@
-"""Unit tests of fastric.logs: frame encoding, sinks, formatters and error blocks, checked against awslambdaric's
-own functions in-process where it has them (its formatter, `log_error`, `to_json`)."""
+"""Unit tests of fastric.runtime.logs: frame encoding, sinks, formatters and error blocks, checked against
+awslambdaric's own functions in-process where it has them (its formatter, `log_error`, `to_json`)."""
 
 from __future__ import annotations
 
@@ -13,24 +13,33 @@ import time
 
 import pytest
 import simplejson  # awslambdaric's dependency: the encoder its error logs use
-
 from awslambdaric import bootstrap as ric_bootstrap
 from awslambdaric import lambda_runtime_log_utils as ric_log_utils
 from awslambdaric.lambda_runtime_marshaller import to_json as ric_to_json
-from fastric import logs
 
-TRICKY = "é € 😀 \x00 \x1f \x7f \u2028 \ud800 \"q\" \\ \t\r\n"
+from fastric.runtime import logs
+
+TRICKY = 'é € 😀 \x00 \x1f \x7f \u2028 \ud800 "q" \\ \t\r\n'
 
 
 @pytest.fixture
 def isolated(monkeypatch):
-    """Restore the root logger, the global converter, sys.stdout/stderr and fastric.logs' globals afterwards."""
+    """Restore the root logger, the global converter, sys.stdout/stderr and fastric.runtime.logs' globals afterwards."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level, logging.Formatter.converter, sys.stdout, sys.stderr
-    state = {name: getattr(logs, name) for name in
-             ("_sink", "_json_format", "_milliseconds", "_root_handler", "_request_id", "_tenant_id")}
-    for name in ("AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "_LAMBDA_TELEMETRY_LOG_FD", "AWS_EXECUTION_ENV",
-                 "AWS_LAMBDA_LOG_TIMESTAMP_PRECISION", "LAMBDA_DISABLE_PREVIEW_WARN", "AWS_REGION"):
+    state = {
+        name: getattr(logs, name)
+        for name in ("_sink", "_json_format", "_milliseconds", "_root_handler", "_request_id", "_tenant_id")
+    }
+    for name in (
+        "AWS_LAMBDA_LOG_FORMAT",
+        "AWS_LAMBDA_LOG_LEVEL",
+        "_LAMBDA_TELEMETRY_LOG_FD",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_LOG_TIMESTAMP_PRECISION",
+        "LAMBDA_DISABLE_PREVIEW_WARN",
+        "AWS_REGION",
+    ):
         monkeypatch.delenv(name, raising=False)
     try:
         yield
@@ -43,20 +52,35 @@ def isolated(monkeypatch):
 
 # -- frames ---------------------------------------------------------------------------------------------------
 
+
 def test_frame_types_match_the_reference_table():
     assert {level: int.from_bytes(t, "big") for level, t in logs.JSON_FRAME_TYPES.items()} == {
-        0: 0xA55A0002, 10: 0xA55A000A, 20: 0xA55A000E, 30: 0xA55A0012, 40: 0xA55A0016, 50: 0xA55A001A}
+        0: 0xA55A0002,
+        10: 0xA55A000A,
+        20: 0xA55A000E,
+        30: 0xA55A0012,
+        40: 0xA55A0016,
+        50: 0xA55A001A,
+    }
     assert {level: int.from_bytes(t, "big") for level, t in logs.TEXT_FRAME_TYPES.items()} == {
-        0: 0xA55A0003, 10: 0xA55A000B, 20: 0xA55A000F, 30: 0xA55A0013, 40: 0xA55A0017, 50: 0xA55A001B}
+        0: 0xA55A0003,
+        10: 0xA55A000B,
+        20: 0xA55A000F,
+        30: 0xA55A0013,
+        40: 0xA55A0017,
+        50: 0xA55A001B,
+    }
     assert logs.JSON_FRAME_TYPES == ric_log_utils._JSON_FRAME_TYPES
     assert logs.TEXT_FRAME_TYPES == ric_log_utils._TEXT_FRAME_TYPES
 
 
 def test_encode_frame_is_big_endian_type_length_microseconds_then_utf8():
     frame = logs.encode_frame(logs.TEXT_FRAME_TYPES[50], "crit é", 0x0102030405060708)
-    assert frame == bytes.fromhex("a55a001b" "00000007" "0102030405060708") + "crit é".encode()
+    assert frame == bytes.fromhex("a55a001b000000070102030405060708") + "crit é".encode()
     assert logs.decode_frames(frame + logs.encode_frame(logs.DEFAULT_FRAME_TYPE, "", 1)) == [
-        (0xA55A001B, 0x0102030405060708, "crit é"), (0xA55A0003, 1, "")]
+        (0xA55A001B, 0x0102030405060708, "crit é"),
+        (0xA55A0003, 1, ""),
+    ]
     with pytest.raises(ValueError):
         logs.decode_frames(frame[:-1])
 
@@ -85,8 +109,10 @@ def test_framed_sink_writes_one_frame_per_message_in_one_write(monkeypatch):
         os.close(write_fd)
     assert writes == [write_fd] * 3
     assert [(kind, message) for kind, _, message in frames] == [
-        (0xA55A0003, "[CRITICAL]\t2026-01-01T00:00:00.000Z\trid\tcritical\n"), (0xA55A000F, "typed"),
-        (0xA55A0016, "[ERROR] E: m\nTraceback (most recent call last):\n\u00a0\u00a0File x")]
+        (0xA55A0003, "[CRITICAL]\t2026-01-01T00:00:00.000Z\trid\tcritical\n"),
+        (0xA55A000F, "typed"),
+        (0xA55A0016, "[ERROR] E: m\nTraceback (most recent call last):\n\u00a0\u00a0File x"),
+    ]
     assert all(before <= stamp <= after for _, stamp, _ in frames)
 
 
@@ -139,40 +165,46 @@ def test_worker_pool_event_is_logged_then_the_telemetry_fd_closed(isolated, monk
     if log_format:
         assert frame_type == 0xA55A000A and message.endswith(
             '"level": "DEBUG", "message": {"event": "runtime_worker_pool_initializing", "workerCount": 3, '
-            '"executionEnvironmentMaxConcurrency": 3}, "logger": "root", "requestId": ""}\n')
+            '"executionEnvironmentMaxConcurrency": 3}, "logger": "root", "requestId": ""}\n'
+        )
     else:
         assert frame_type == 0xA55A000B and message.startswith("[DEBUG]\t") and message.endswith(f"\t\t{event}\n")
 
 
 # -- levels, handlers, set-up ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("levelno, bucket", [(-5, 0), (0, 0), (5, 0), (10, 10), (25, 20), (49, 40), (50, 50),
-                                             (60, 50)])
+
+@pytest.mark.parametrize("levelno, bucket", [(-5, 0), (0, 0), (5, 0), (10, 10), (25, 20), (49, 40), (50, 50), (60, 50)])
 def test_level_bucket(levelno, bucket):
     assert logs.level_bucket(levelno) == bucket
 
 
-@pytest.mark.parametrize("value", [None, "", "TRACE", "trace", "debug", "Info", "WARN", "warning", "FATAL",
-                                   "critical", "NOTSET", "bogus"])
+@pytest.mark.parametrize(
+    "value", [None, "", "TRACE", "trace", "debug", "Info", "WARN", "warning", "FATAL", "critical", "NOTSET", "bogus"]
+)
 def test_parse_log_level_is_awslambdaric_s(value):
     assert logs.parse_log_level(value) == ric_log_utils._get_log_level_from_env_var(value)
 
 
-@pytest.mark.parametrize("value, is_json", [(None, False), ("", False), ("TEXT", False), ("json", True),
-                                            ("Json", True), ("JSON ", False)])
+@pytest.mark.parametrize(
+    "value, is_json", [(None, False), ("", False), ("TEXT", False), ("json", True), ("Json", True), ("JSON ", False)]
+)
 def test_parse_log_format(value, is_json):
     assert logs.parse_log_format(value) is is_json
     assert is_json == (ric_log_utils.LogFormat.from_str(value) == ric_log_utils.LogFormat.JSON)
 
 
-@pytest.mark.parametrize("json_format, level, handler_class, root_level", [
-    (False, "", "LambdaLoggerHandler", logging.WARNING),
-    (False, "DEBUG", "LambdaLoggerHandlerWithFrameType", logging.DEBUG),
-    (False, "BOGUS", "LambdaLoggerHandlerWithFrameType", logging.WARNING),
-    (True, "", "LambdaLoggerHandlerWithFrameType", logging.WARNING),
-    (True, "FATAL", "LambdaLoggerHandlerWithFrameType", logging.CRITICAL),
-    (True, "NOTSET", "LambdaLoggerHandlerWithFrameType", logging.NOTSET),
-])
+@pytest.mark.parametrize(
+    "json_format, level, handler_class, root_level",
+    [
+        (False, "", "LambdaLoggerHandler", logging.WARNING),
+        (False, "DEBUG", "LambdaLoggerHandlerWithFrameType", logging.DEBUG),
+        (False, "BOGUS", "LambdaLoggerHandlerWithFrameType", logging.WARNING),
+        (True, "", "LambdaLoggerHandlerWithFrameType", logging.WARNING),
+        (True, "FATAL", "LambdaLoggerHandlerWithFrameType", logging.CRITICAL),
+        (True, "NOTSET", "LambdaLoggerHandlerWithFrameType", logging.NOTSET),
+    ],
+)
 def test_configure_logging(isolated, json_format, level, handler_class, root_level):
     root = logging.getLogger()
     root.handlers[:] = []
@@ -206,11 +238,14 @@ class RecordingSink:
         self.errors.append(lines)
 
 
-@pytest.mark.parametrize("json_format, level, expected_types", [
-    (False, "", [None, None]),
-    (False, "INFO", [logs.TEXT_FRAME_TYPES[20], logs.TEXT_FRAME_TYPES[50]]),
-    (True, "", [logs.JSON_FRAME_TYPES[20], logs.JSON_FRAME_TYPES[50]]),
-])
+@pytest.mark.parametrize(
+    "json_format, level, expected_types",
+    [
+        (False, "", [None, None]),
+        (False, "INFO", [logs.TEXT_FRAME_TYPES[20], logs.TEXT_FRAME_TYPES[50]]),
+        (True, "", [logs.JSON_FRAME_TYPES[20], logs.JSON_FRAME_TYPES[50]]),
+    ],
+)
 def test_records_reach_the_sink_with_request_ids_and_frame_types(isolated, json_format, level, expected_types):
     logging.getLogger().handlers[:] = []
     sink = RecordingSink()
@@ -254,8 +289,11 @@ def test_preview_warning(isolated, monkeypatch, caplog):
 
     assert logs.preview_runtime_warning() == get_lambda_preview_runtime_warning_message()
     assert "https://docs.amazonaws.cn/" in logs.preview_runtime_warning()
-    for env, disabled, logged in [("AWS_Lambda_python3.14", "", 0), ("AWS_Lambda_python3.15", "1", 0),
-                                  ("AWS_Lambda_python3.15", "", 1)]:
+    for env, disabled, logged in [
+        ("AWS_Lambda_python3.14", "", 0),
+        ("AWS_Lambda_python3.15", "1", 0),
+        ("AWS_Lambda_python3.15", "", 1),
+    ]:
         monkeypatch.setenv("AWS_EXECUTION_ENV", env)
         monkeypatch.setenv("LAMBDA_DISABLE_PREVIEW_WARN", disabled)
         caplog.clear()
@@ -270,6 +308,7 @@ def test_unhandled_init_warning_text_is_awslambdaric_s():
 
 
 # -- JSON formatter -------------------------------------------------------------------------------------------
+
 
 def _raise_and_capture():
     try:
@@ -288,10 +327,18 @@ RECORD_CASES = {
     "level-60": dict(level=60),
     "level-5": dict(level=5),
     "exception": dict(exc_info=_raise_and_capture()),
-    "extra": dict(extra={"custom": {"a": [1, None]}, "obj": object, "none_field": None, "location": "x",
-                         "tenantId": "from-extra", "requestId": "r",
-                         # taskName is a LogRecord attribute from 3.12 on, and `extra` may not overwrite it
-                         **({"taskName": "kept"} if sys.version_info < (3, 12) else {})}),
+    "extra": dict(
+        extra={
+            "custom": {"a": [1, None]},
+            "obj": object,
+            "none_field": None,
+            "location": "x",
+            "tenantId": "from-extra",
+            "requestId": "r",
+            # taskName is a LogRecord attribute from 3.12 on, and `extra` may not overwrite it
+            **({"taskName": "kept"} if sys.version_info < (3, 12) else {}),
+        }
+    ),
     "no-tenant": dict(tenant_id=None),
 }
 
@@ -306,8 +353,16 @@ def test_json_formatter_matches_awslambdaric(isolated, case, milliseconds):
 
     def make_record():
         record = logging.getLogger("my.logger").makeRecord(
-            "my.logger", spec.get("level", logging.WARNING), "/var/task/app.py", 42, spec.get("msg", "m"),
-            spec.get("args", ()), spec.get("exc_info"), func="handler", extra=extra)
+            "my.logger",
+            spec.get("level", logging.WARNING),
+            "/var/task/app.py",
+            42,
+            spec.get("msg", "m"),
+            spec.get("args", ()),
+            spec.get("exc_info"),
+            func="handler",
+            extra=extra,
+        )
         record.created, record.msecs = 1795611344.384, 384.0
         record.aws_request_id, record.tenant_id = "rid-1", tenant_id
         return record
@@ -319,8 +374,7 @@ def test_json_formatter_matches_awslambdaric(isolated, case, milliseconds):
         assert '"timestamp": "2026-11-25T12:55:44.384Z"' in actual
         actual = actual.replace("44.384Z", "44Z", 1)
     assert actual == expected
-    assert (ours.levelno, ours.levelname, ours._frame_type) == (theirs.levelno, theirs.levelname,
-                                                                theirs._frame_type)
+    assert (ours.levelno, ours.levelname, ours._frame_type) == (theirs.levelno, theirs.levelname, theirs._frame_type)
 
 
 def test_json_formatter_raises_where_awslambdaric_does():
@@ -336,19 +390,36 @@ def test_json_formatter_raises_where_awslambdaric_does():
 # -- runtime error blocks -------------------------------------------------------------------------------------
 
 ERROR_DOCUMENTS = {
-    "full": {"errorMessage": "bad value: 7", "errorType": "ValueError", "requestId": "rid-1", "stackTrace": [
-        '  File "/var/task/app.py", line 5, in handler\n    return helper(event.get("x"))\n',
-        '  File "/var/task/app.py", line 3, in helper\n    raise ValueError("bad value: %s" % x)\n']},
+    "full": {
+        "errorMessage": "bad value: 7",
+        "errorType": "ValueError",
+        "requestId": "rid-1",
+        "stackTrace": [
+            '  File "/var/task/app.py", line 5, in handler\n    return helper(event.get("x"))\n',
+            '  File "/var/task/app.py", line 3, in helper\n    raise ValueError("bad value: %s" % x)\n',
+        ],
+    },
     "no-type": {"errorMessage": "message only", "errorType": "", "requestId": "", "stackTrace": []},
     "no-message": {"errorMessage": "", "errorType": "Runtime.Fault", "requestId": "", "stackTrace": []},
     "nothing": {"errorMessage": "", "errorType": "", "requestId": "", "stackTrace": []},
-    "syntax": {"errorMessage": "Syntax error in module 'app': expected ':' (app.py, line 1)",
-               "errorType": "Runtime.UserCodeSyntaxError", "requestId": "",
-               "stackTrace": ['  File "/var/task/app.py" Line 1\n    def handler(e, c)\n']},
-    "odd-elements": {"errorMessage": "multi\nline", "errorType": "E", "requestId": "r",
-                     "stackTrace": ["", "   three spaces\r\n\tтаб\u2028next  \n", "no indent"]},
-    "frozen": {"errorMessage": TRICKY, "errorType": "KeyError", "requestId": "r",
-               "stackTrace": ['  File "<frozen importlib._bootstrap>", line 1204, in _gcd_import\n']},
+    "syntax": {
+        "errorMessage": "Syntax error in module 'app': expected ':' (app.py, line 1)",
+        "errorType": "Runtime.UserCodeSyntaxError",
+        "requestId": "",
+        "stackTrace": ['  File "/var/task/app.py" Line 1\n    def handler(e, c)\n'],
+    },
+    "odd-elements": {
+        "errorMessage": "multi\nline",
+        "errorType": "E",
+        "requestId": "r",
+        "stackTrace": ["", "   three spaces\r\n\tтаб\u2028next  \n", "no indent"],
+    },
+    "frozen": {
+        "errorMessage": TRICKY,
+        "errorType": "KeyError",
+        "requestId": "r",
+        "stackTrace": ['  File "<frozen importlib._bootstrap>", line 1204, in _gcd_import\n'],
+    },
 }
 
 
@@ -364,13 +435,16 @@ def test_text_error_block_on_stdout_uses_carriage_returns(isolated):
     logs._sink, logs._json_format = logs.StandardLogSink(), False
     logs.log_error(ERROR_DOCUMENTS["full"])
     assert sys.stdout.getvalue() == (
-        '[ERROR] ValueError: bad value: 7\rTraceback (most recent call last):\r'
+        "[ERROR] ValueError: bad value: 7\rTraceback (most recent call last):\r"
         '\xa0\xa0File "/var/task/app.py", line 5, in handler\r\xa0\xa0\xa0\xa0return helper(event.get("x"))\r'
-        '\xa0\xa0File "/var/task/app.py", line 3, in helper\r\xa0\xa0\xa0\xa0raise ValueError("bad value: %s" % x)\n')
+        '\xa0\xa0File "/var/task/app.py", line 3, in helper\r\xa0\xa0\xa0\xa0raise ValueError("bad value: %s" % x)\n'
+    )
 
 
-@pytest.mark.parametrize("execution_env", [None, "AWS_Lambda_python3.11", "AWS_Lambda_python3.12",
-                                           "AWS_Lambda_python3.15", "AWS_Lambda_Image"])
+@pytest.mark.parametrize(
+    "execution_env",
+    [None, "AWS_Lambda_python3.11", "AWS_Lambda_python3.12", "AWS_Lambda_python3.15", "AWS_Lambda_Image"],
+)
 @pytest.mark.parametrize("case", sorted(ERROR_DOCUMENTS))
 def test_json_error_line_matches_awslambdaric_to_json(isolated, monkeypatch, case, execution_env):
     if execution_env:
@@ -394,6 +468,7 @@ def test_stdlib_json_and_simplejson_agree_on_strings():
 
 # -- stdout / stderr ------------------------------------------------------------------------------------------
 
+
 def test_unbuffered_wraps_streams_without_a_descriptor_in_a_flushing_proxy():
     class Counting(io.StringIO):
         flushes = 0
@@ -411,7 +486,7 @@ def test_unbuffered_wraps_streams_without_a_descriptor_in_a_flushing_proxy():
 
 UNBUFFERED_PROBE = textwrap.dedent("""
     import io, os, sys
-    from fastric import logs
+    from fastric.runtime import logs
     before = sys.stdout
     sys.stdout.write("pending;")  # still in the original buffer: must come out first
     logs.setup()
@@ -434,8 +509,9 @@ def test_setup_makes_stdout_and_stderr_reach_their_descriptors_at_once(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     env["PYTHONIOENCODING"] = "utf-8:strict"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        subprocess.run([sys.executable, "-c", UNBUFFERED_PROBE], stdout=out, stderr=err, env=env, check=True,
-                       timeout=30)
+        subprocess.run(
+            [sys.executable, "-c", UNBUFFERED_PROBE], stdout=out, stderr=err, env=env, check=True, timeout=30
+        )
     assert err_path.read_bytes() == b"e;"
     assert out_path.read_bytes() == b"pending;a b\nraw;12 16 None\n"
 

@@ -17,9 +17,9 @@ import tempfile
 import time
 
 import pytest
-
-from fastric.logs import decode_frames
 from runtime_api import RuntimeAPIServer, base_env, client_command, run_client
+
+from fastric.runtime.logs import decode_frames
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "logging")
 CLIENTS = ("awslambdaric", "fastric")
@@ -54,8 +54,7 @@ def _stop_accepting(srv: RuntimeAPIServer) -> None:
         pass
 
 
-def run_scenario(client: str, handler: str, invocations: list[dict], env: dict, telemetry: bool,
-                 respond=None) -> dict:
+def run_scenario(client: str, handler: str, invocations: list[dict], env: dict, telemetry: bool, respond=None) -> dict:
     """Run one client; return its exit code, normalised stdout/stderr and decoded frames (timestamps dropped)."""
     env = {**NO_INHERITED, **env}
     with tempfile.TemporaryFile() as frames_file, RuntimeAPIServer(respond=respond) as srv:
@@ -70,13 +69,18 @@ def run_scenario(client: str, handler: str, invocations: list[dict], env: dict, 
         finally:
             _stop_accepting(srv)
         frames_file.seek(0)
-        frames = [(hex(kind), normalise(message.encode()).decode()) for kind, _, message in
-                  decode_frames(frames_file.read())]
+        frames = [
+            (hex(kind), normalise(message.encode()).decode()) for kind, _, message in decode_frames(frames_file.read())
+        ]
     stderr = run.stderr
     if client == "awslambdaric":
         stderr = CLIENT_EXIT_TRACEBACK.sub(b"", stderr)
-    return {"returncode": run.returncode, "stdout": normalise(run.stdout), "stderr": normalise(stderr),
-            "frames": frames}
+    return {
+        "returncode": run.returncode,
+        "stdout": normalise(run.stdout),
+        "stderr": normalise(stderr),
+        "frames": frames,
+    }
 
 
 def assert_same(handler: str, invocations: list[dict], env: dict, telemetry: bool) -> dict:
@@ -111,17 +115,29 @@ def test_every_record_kind_matches(log_format, log_level, telemetry):
 
 
 @pytest.mark.parametrize("telemetry", [False, True], ids=["stdout", "telemetry-fd"])
-@pytest.mark.parametrize("env", [
-    _env("JSON"),
-    _env("Text", "ERROR"),
-    _env("json", AWS_EXECUTION_ENV="AWS_Lambda_python3.12"),
-    _env(None, AWS_EXECUTION_ENV="AWS_Lambda_python3.12"),
-    _env("json", AWS_EXECUTION_ENV="AWS_Lambda_python3.15"),
-    _env(None, "INFO", AWS_EXECUTION_ENV="AWS_Lambda_python3.15", AWS_REGION="cn-north-1"),
-    _env(None, AWS_EXECUTION_ENV="AWS_Lambda_python3.15", LAMBDA_DISABLE_PREVIEW_WARN="1"),
-    _env("JSON", "notset", AWS_EXECUTION_ENV="AWS_Lambda_Image"),
-], ids=["JSON-upper", "Text-ERROR", "JSON-py3.12", "TEXT-py3.12", "JSON-preview", "TEXT-preview-cn",
-        "TEXT-preview-disabled", "JSON-NOTSET-image"])
+@pytest.mark.parametrize(
+    "env",
+    [
+        _env("JSON"),
+        _env("Text", "ERROR"),
+        _env("json", AWS_EXECUTION_ENV="AWS_Lambda_python3.12"),
+        _env(None, AWS_EXECUTION_ENV="AWS_Lambda_python3.12"),
+        _env("json", AWS_EXECUTION_ENV="AWS_Lambda_python3.15"),
+        _env(None, "INFO", AWS_EXECUTION_ENV="AWS_Lambda_python3.15", AWS_REGION="cn-north-1"),
+        _env(None, AWS_EXECUTION_ENV="AWS_Lambda_python3.15", LAMBDA_DISABLE_PREVIEW_WARN="1"),
+        _env("JSON", "notset", AWS_EXECUTION_ENV="AWS_Lambda_Image"),
+    ],
+    ids=[
+        "JSON-upper",
+        "Text-ERROR",
+        "JSON-py3.12",
+        "TEXT-py3.12",
+        "JSON-preview",
+        "TEXT-preview-cn",
+        "TEXT-preview-disabled",
+        "JSON-NOTSET-image",
+    ],
+)
 def test_format_spellings_and_execution_envs_match(env, telemetry):
     assert_same("emit.handler", EMIT_INVOCATIONS[:3], env, telemetry)
 
@@ -147,8 +163,7 @@ def test_init_fault_matches(handler, log_format, telemetry):
 def test_user_logging_configuration_matches(log_format, telemetry):
     ops = ["handlers", "basicConfig", "setLevel", "loggerLevel", "raise", "dictConfig", "raise"]
     invocations = [{"event": {"op": op}, "request_id": f"rid-{i}-{op}"} for i, op in enumerate(ops)]
-    out = assert_same("user_config.handler", invocations, _env(log_format, "DEBUG" if telemetry else None),
-                      telemetry)
+    out = assert_same("user_config.handler", invocations, _env(log_format, "DEBUG" if telemetry else None), telemetry)
     assert "DICT WARNING|root|root warning after dictConfig\nctx after dictConfig\n" in out["stdout"].decode()
 
 
@@ -158,8 +173,13 @@ def run_merged(client: str, handler: str, invocations: list[dict], env: dict) ->
         for invocation in invocations:
             srv.add_invocation(**invocation)
         full_env = {k: v for k, v in {**base_env(srv.address), **NO_INHERITED, **env}.items() if v is not None}
-        proc = subprocess.Popen(client_command(client, handler), cwd=FIXTURES, env=full_env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            client_command(client, handler),
+            cwd=FIXTURES,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         try:
             out, _ = proc.communicate(timeout=30)
         finally:
@@ -202,8 +222,13 @@ def test_output_reaches_the_pipe_before_the_next_invocation(client):
         srv.hold_next_when_empty = True
         srv.add_invocation({"op": "all"}, request_id="rid-1")
         env = {k: v for k, v in {**base_env(srv.address), **NO_INHERITED}.items() if v is not None}
-        proc = subprocess.Popen(client_command(client, "emit.handler"), cwd=FIXTURES, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            client_command(client, "emit.handler"),
+            cwd=FIXTURES,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             assert srv.wait_for(lambda requests: sum(r.path.endswith("/next") for r in requests) >= 2)
             stdout = _read_available(proc.stdout, b"end of handler\n")
@@ -236,24 +261,27 @@ def test_millisecond_json_timestamps_are_opt_in(telemetry):
     assert (b"<TS.ms>" in actual["stdout"]) != telemetry
 
 
-TOO_LARGE = (413, {"Content-Type": "application/json"},
-             b'{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).",'
-             b'"errorType":"RequestEntityTooLarge"}')
+TOO_LARGE = (
+    413,
+    {"Content-Type": "application/json"},
+    b'{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}',
+)
 
 
 @pytest.mark.parametrize("op, refused", [("all", "/response"), ("raise", "/error")])
 def test_refused_post_log_line_matches(op, refused):
     """The runtime's line about a refused POST (awslambdaric then exits; fastric goes on: a documented difference).
     For a refused /error awslambdaric's C library says "success response" (its bug); fastric says "error response"."""
+
     def respond(request):
         return TOO_LARGE if request.path.endswith(refused) else None
 
     lines = []
     for client in CLIENTS:
-        out = run_scenario(client, "emit.handler", [{"event": {"op": op}, "request_id": "rid-1"}], {}, True,
-                           respond)
+        out = run_scenario(client, "emit.handler", [{"event": {"op": op}, "request_id": "rid-1"}], {}, True, respond)
         lines.append([line for line in out["stdout"].splitlines() if b"LAMBDA_RUNTIME" in line][0])
     expected = lines[0] if refused == "/response" else lines[0].replace(b"success response", b"error response")
     assert lines[1] == expected
-    assert lines[0].startswith(b"[ERROR] [<MS>] LAMBDA_RUNTIME Failed to post handler success response. "
-                               b"Http response code: 413. {")
+    assert lines[0].startswith(
+        b"[ERROR] [<MS>] LAMBDA_RUNTIME Failed to post handler success response. Http response code: 413. {"
+    )

@@ -1,4 +1,4 @@
-"""fastric.marshal against awslambdaric 4.2.2's own marshaller (simplejson), in-process.
+"""fastric.runtime.marshal against awslambdaric 4.2.2's own marshaller (simplejson), in-process.
 
 Results: every value awslambdaric serializes must give the same JSON value; every value both refuse must give
 the same MarshalError message; each deliberate difference (DESIGN.md) is asserted on its own.
@@ -23,22 +23,27 @@ import pytest
 from awslambdaric.lambda_runtime_exception import FaultException
 from awslambdaric.lambda_runtime_marshaller import LambdaMarshaller
 
-from fastric import marshal
-from fastric.faults import FaultError
-from fastric.jsonerrors import find_syntax_error
-from fastric.marshal import decode_event, encode_result
+from fastric.runtime import marshal
+from fastric.runtime.compat.jsonerrors import find_syntax_error
+from fastric.runtime.faults import FaultError
+from fastric.runtime.marshal import decode_event, encode_result
 
 THEIRS = LambdaMarshaller()
 
 
 # -- helpers ------------------------------------------------------------------------------------------
 
+
 def json_value(text):
     """A JSON document as a comparable value: numbers exact (ints as int, floats canonical), object members in
     order with duplicate keys resolved as parsers do (last value, first position), NaN/Infinity tokens kept."""
-    return json.loads(text, parse_int=int, parse_float=lambda t: ("float", str(Decimal(t).normalize())),
-                      parse_constant=lambda t: ("constant", t),
-                      object_pairs_hook=lambda pairs: ("object", list(dict(pairs).items())))
+    return json.loads(
+        text,
+        parse_int=int,
+        parse_float=lambda t: ("float", str(Decimal(t).normalize())),
+        parse_constant=lambda t: ("constant", t),
+        object_pairs_hook=lambda pairs: ("object", list(dict(pairs).items())),
+    )
 
 
 def their_encoding(value):
@@ -161,39 +166,80 @@ def nested(depth, leaf=None):
 
 
 SAME_VALUE = {
-    "none": None, "true": True, "false": False, "str": "ok", "empty-str": "", "int": 42, "negative": -7,
-    "zero-negative-float": -0.0, "float": 1.5, "small-float": 1.1e-7, "large-float": 1e300, "e16": 1e16,
-    "tiny-float": 5e-324, "max-float": 1.7976931348623157e308, "imprecise": 0.1 + 0.2,
-    "int64-min": -(2 ** 63), "uint64-max": 2 ** 64 - 1,
-    "big-int": 2 ** 64, "big-negative": -(2 ** 63) - 1, "huge-int": 10 ** 200, "big-int-nested": {"a": [1, 2 ** 70]},
+    "none": None,
+    "true": True,
+    "false": False,
+    "str": "ok",
+    "empty-str": "",
+    "int": 42,
+    "negative": -7,
+    "zero-negative-float": -0.0,
+    "float": 1.5,
+    "small-float": 1.1e-7,
+    "large-float": 1e300,
+    "e16": 1e16,
+    "tiny-float": 5e-324,
+    "max-float": 1.7976931348623157e308,
+    "imprecise": 0.1 + 0.2,
+    "int64-min": -(2**63),
+    "uint64-max": 2**64 - 1,
+    "big-int": 2**64,
+    "big-negative": -(2**63) - 1,
+    "huge-int": 10**200,
+    "big-int-nested": {"a": [1, 2**70]},
     "plain-dict": {"statusCode": 200, "body": "hello", "headers": {"Content-Type": "text/plain"}},
     "nested": {"a": [1, {"b": (1, 2)}, [[], {}]]},
-    "tuple": (1, "two", 3.0), "empty-tuple": (),
-    "unicode": "é€😀 \u2028 \x7f", "control": "a\x00b\x1f\n\t\"\\",
-    "ordered-dict": collections.OrderedDict([("b", 1), ("a", 2)]), "defaultdict": collections.defaultdict(int, a=1),
+    "tuple": (1, "two", 3.0),
+    "empty-tuple": (),
+    "unicode": "é€😀 \u2028 \x7f",
+    "control": 'a\x00b\x1f\n\t"\\',
+    "ordered-dict": collections.OrderedDict([("b", 1), ("a", 2)]),
+    "defaultdict": collections.defaultdict(int, a=1),
     "counter": collections.Counter("aab"),
-    "dict-subclass": Mapping(a=1), "list-subclass": Items([1, 2]), "tuple-subclass": Tuple((1, 2)),
-    "namedtuple": Point(1, 2), "namedtuple-nested": [{"p": Point(Point(0, 1), [Point(2, 3)])}],
+    "dict-subclass": Mapping(a=1),
+    "list-subclass": Items([1, 2]),
+    "tuple-subclass": Tuple((1, 2)),
+    "namedtuple": Point(1, 2),
+    "namedtuple-nested": [{"p": Point(Point(0, 1), [Point(2, 3)])}],
     "namedtuple-like": RecordLike(),
-    "str-subclass": Text("content"), "int-subclass": Count(3), "float-subclass": Real(2.5),
-    "str-enum": Word.BEE, "int-enum": Number.THREE, "float-enum": Ratio.HALF,
-    "decimal": Decimal("1.10"), "decimal-int": Decimal("5"), "decimal-exp": Decimal("1E+400"),
-    "decimal-small": Decimal("1e-7"), "decimal-negative-zero": Decimal("-0"), "decimal-many-digits":
-        Decimal("3.14159265358979323846264338327950288419716939937510"),
+    "str-subclass": Text("content"),
+    "int-subclass": Count(3),
+    "float-subclass": Real(2.5),
+    "str-enum": Word.BEE,
+    "int-enum": Number.THREE,
+    "float-enum": Ratio.HALF,
+    "decimal": Decimal("1.10"),
+    "decimal-int": Decimal("5"),
+    "decimal-exp": Decimal("1E+400"),
+    "decimal-small": Decimal("1e-7"),
+    "decimal-negative-zero": Decimal("-0"),
+    "decimal-many-digits": Decimal("3.14159265358979323846264338327950288419716939937510"),
     "dynamodb-item": {"Items": [{"id": Decimal("12"), "price": Decimal("9.99"), "tags": ["a"]}], "Count": 1},
     "nested-bytes": {"b": b"x", "l": [b"", "\u00e9".encode()]},
     "bytes-subclass-nested": [type("B", (bytes,), {})(b"ab")],
-    "int-key": {1: "a"}, "negative-int-key": {-5: 1}, "big-int-key": {2 ** 70: 1}, "float-key": {1.5: "c"},
-    "float-key-exponent": {1e300: 1, 1e-7: 2, 1e16: 3}, "nan-key": {float("nan"): 1},
-    "infinity-keys": {float("inf"): 1, float("-inf"): 2}, "bool-none-keys": {True: 1, False: 2, None: 3},
-    "enum-keys": {Number.THREE: 1, Word.BEE: 2}, "subclass-keys": {Count(3): 1, Real(2.5): 2, Text("k"): 3},
-    "bytes-key": {b"k": 1}, "mixed-keys": {"a": 1, 2: [3], None: {4.5: True}},
-    "colliding-keys": {1: "int", "1": "str"}, "colliding-keys-reversed": {"1": "str", 1: "int"},
-    "lone-surrogate": "\ud800", "lone-surrogates-mixed": ["a\udc00é", {"k": "\udfff"}],
-    "surrogate-key": {"\ud800": 1, "ok": "\ud83d"}, "surrogate-key-with-int": {1: "\ud800", "\udc00": 2},
-    "deep-300": nested(300, leaf={1: 2 ** 70}), "deep-900": nested(900, leaf="x"),
+    "int-key": {1: "a"},
+    "negative-int-key": {-5: 1},
+    "big-int-key": {2**70: 1},
+    "float-key": {1.5: "c"},
+    "float-key-exponent": {1e300: 1, 1e-7: 2, 1e16: 3},
+    "nan-key": {float("nan"): 1},
+    "infinity-keys": {float("inf"): 1, float("-inf"): 2},
+    "bool-none-keys": {True: 1, False: 2, None: 3},
+    "enum-keys": {Number.THREE: 1, Word.BEE: 2},
+    "subclass-keys": {Count(3): 1, Real(2.5): 2, Text("k"): 3},
+    "bytes-key": {b"k": 1},
+    "mixed-keys": {"a": 1, 2: [3], None: {4.5: True}},
+    "colliding-keys": {1: "int", "1": "str"},
+    "colliding-keys-reversed": {"1": "str", 1: "int"},
+    "lone-surrogate": "\ud800",
+    "lone-surrogates-mixed": ["a\udc00é", {"k": "\udfff"}],
+    "surrogate-key": {"\ud800": 1, "ok": "\ud83d"},
+    "surrogate-key-with-int": {1: "\ud800", "\udc00": 2},
+    "deep-300": nested(300, leaf={1: 2**70}),
+    "deep-900": nested(900, leaf="x"),
     "wide-children-in-slow-path": {1: list(range(20)), 2: {str(i): [i, Decimal(i)] for i in range(10)}},
-    "big-int-in-wide-list": {1: [0] * 10 + [2 ** 70]}, "int-key-in-wide-dict": [{str(i): i for i in range(9)} | {9: 9}],
+    "big-int-in-wide-list": {1: [0] * 10 + [2**70]},
+    "int-key-in-wide-dict": [{str(i): i for i in range(9)} | {9: 9}],
     "shared-not-circular": (lambda shared: [shared, shared, {"a": shared}])([1, 2]),
     "shared-in-slow-path": (lambda shared: [shared, {1: shared}])({"s": 1}),
 }
@@ -225,7 +271,7 @@ def test_dict_keys_are_coerced_as_simplejson_writes_them():
 
 def test_lone_surrogates_are_escaped_and_the_rest_stays_utf8():
     body, _ = encode_result({"k\ud800": "é\udfff"})
-    assert body == '{"k\\ud800":"é\\udfff"}'.encode("utf-8")
+    assert body == '{"k\\ud800":"é\\udfff"}'.encode()
 
 
 def test_deep_structures_beyond_orjsons_nesting_limit_are_complete():
@@ -234,6 +280,7 @@ def test_deep_structures_beyond_orjsons_nesting_limit_are_complete():
 
 
 # -- values both refuse -------------------------------------------------------------------------------
+
 
 def generator():
     yield 1
@@ -271,18 +318,40 @@ def circular_dict():
 
 
 BOTH_REFUSE = {
-    "set": {1, 2}, "nested-set": {"a": [set()]}, "frozenset": frozenset(), "generator": generator(),
-    "bytearray": bytearray(b"x"), "nested-bytearray": [bytearray(b"x")], "memoryview": memoryview(b"x"),
-    "nested-memoryview": {"m": memoryview(b"x")}, "complex": 1j, "object": object(), "range": range(3),
-    "iterator": iter([1]), "type": type, "function": len, "ellipsis": ..., "for-json": ForJson(),
-    "bad-asdict": BadRecord(), "failing-asdict": FailingRecord(),
-    "invalid-utf8-bytes": {"b": b"\xff"}, "invalid-utf8-bytes-late": {"b": b"ok\xc3"},
-    "invalid-utf8-key": {b"\xff": 1}, "tuple-key": {(1, 2): 1}, "decimal-key": {Decimal(1): 1},
-    "enum-key": {Colour.RED: 1}, "datetime-key": {datetime.date(2020, 1, 1): 1}, "frozenset-key": {frozenset(): 1},
-    "circular-list": circular_list(), "circular-dict": circular_dict(),
-    "set-after-int-key": {1: 2, "s": {3}}, "set-after-big-int": [2 ** 70, {4}],
-    "set-before-bad-key": [{5}, {(1,): 2}], "bad-key-before-set": [{(1,): 2}, {5}],
-    "set-in-wide-list-in-slow-path": {1: [0] * 7 + [{5}]}, "bytes-in-wide-list-in-slow-path": {1: [0] * 9 + [b"\xfe"]},
+    "set": {1, 2},
+    "nested-set": {"a": [set()]},
+    "frozenset": frozenset(),
+    "generator": generator(),
+    "bytearray": bytearray(b"x"),
+    "nested-bytearray": [bytearray(b"x")],
+    "memoryview": memoryview(b"x"),
+    "nested-memoryview": {"m": memoryview(b"x")},
+    "complex": 1j,
+    "object": object(),
+    "range": range(3),
+    "iterator": iter([1]),
+    "type": type,
+    "function": len,
+    "ellipsis": ...,
+    "for-json": ForJson(),
+    "bad-asdict": BadRecord(),
+    "failing-asdict": FailingRecord(),
+    "invalid-utf8-bytes": {"b": b"\xff"},
+    "invalid-utf8-bytes-late": {"b": b"ok\xc3"},
+    "invalid-utf8-key": {b"\xff": 1},
+    "tuple-key": {(1, 2): 1},
+    "decimal-key": {Decimal(1): 1},
+    "enum-key": {Colour.RED: 1},
+    "datetime-key": {datetime.date(2020, 1, 1): 1},
+    "frozenset-key": {frozenset(): 1},
+    "circular-list": circular_list(),
+    "circular-dict": circular_dict(),
+    "set-after-int-key": {1: 2, "s": {3}},
+    "set-after-big-int": [2**70, {4}],
+    "set-before-bad-key": [{5}, {(1,): 2}],
+    "bad-key-before-set": [{(1,): 2}, {5}],
+    "set-in-wide-list-in-slow-path": {1: [0] * 7 + [{5}]},
+    "bytes-in-wide-list-in-slow-path": {1: [0] * 9 + [b"\xfe"]},
 }
 
 
@@ -296,8 +365,11 @@ def test_refused_result_has_awslambdarics_message(value):
 def test_coroutine_result_has_awslambdarics_message():
     for_them, for_us = coroutine_function(), coroutine_function()
     try:
-        assert our_encoding(for_us) == their_encoding(for_them) == (
-            "error", "Unable to marshal response: Object of type coroutine is not JSON serializable")
+        assert (
+            our_encoding(for_us)
+            == their_encoding(for_them)
+            == ("error", "Unable to marshal response: Object of type coroutine is not JSON serializable")
+        )
     finally:
         for_them.close()
         for_us.close()
@@ -316,7 +388,9 @@ def test_nesting_beyond_the_recursion_limit_is_a_marshal_error():
     depth = sys.getrecursionlimit() * 3
     ours = our_encoding(nested(depth))
     assert ours == (
-        "error", "Unable to marshal response: maximum recursion depth exceeded while encoding a JSON object")
+        "error",
+        "Unable to marshal response: maximum recursion depth exceeded while encoding a JSON object",
+    )
     if sys.version_info < (3, 12):  # 3.12+ simplejson nests deeper (the C recursion limit): a known difference
         theirs = their_encoding(nested(depth))
         assert theirs[0] == "error" and "maximum recursion depth exceeded" in theirs[1]
@@ -325,15 +399,24 @@ def test_nesting_beyond_the_recursion_limit_is_a_marshal_error():
 
 # -- deliberate differences (DESIGN.md) ---------------------------------------------------------------
 
-@pytest.mark.parametrize("value, their_token", [
-    (float("nan"), "NaN"), (float("inf"), "Infinity"), (float("-inf"), "-Infinity"),
-    (Decimal("NaN"), "NaN"), (Decimal("-NaN"), "NaN"), (Decimal("sNaN"), "NaN"),
-    (Decimal("Infinity"), "Infinity"), (Decimal("-Infinity"), "-Infinity"),
-])
+
+@pytest.mark.parametrize(
+    "value, their_token",
+    [
+        (float("nan"), "NaN"),
+        (float("inf"), "Infinity"),
+        (float("-inf"), "-Infinity"),
+        (Decimal("NaN"), "NaN"),
+        (Decimal("-NaN"), "NaN"),
+        (Decimal("sNaN"), "NaN"),
+        (Decimal("Infinity"), "Infinity"),
+        (Decimal("-Infinity"), "-Infinity"),
+    ],
+)
 def test_nan_and_infinity_become_null(value, their_token):
     assert their_encoding([value]) == ("ok", [("constant", their_token)])
     assert encode_result([value]) == (b"[null]", b"application/json")
-    assert encode_result({2 ** 70: value})[0] == b'{"1180591620717411303424":null}'  # the slow path agrees
+    assert encode_result({2**70: value})[0] == b'{"1180591620717411303424":null}'  # the slow path agrees
 
 
 @dataclasses.dataclass
@@ -357,7 +440,9 @@ STANDARD_FORMS = {
 @pytest.mark.parametrize("value, expected", STANDARD_FORMS.values(), ids=STANDARD_FORMS.keys())
 def test_types_awslambdaric_refuses_get_orjsons_standard_form(value, expected):
     assert their_encoding(value) == (
-        "error", f"Unable to marshal response: Object of type {type(value).__name__} is not JSON serializable")
+        "error",
+        f"Unable to marshal response: Object of type {type(value).__name__} is not JSON serializable",
+    )
     assert encode_result(value) == (expected, b"application/json")
     # The same form when the value sits in a document that takes the slow path.
     assert encode_result({1: value})[0] == b'{"1":' + expected + b"}"
@@ -365,7 +450,7 @@ def test_types_awslambdaric_refuses_get_orjsons_standard_form(value, expected):
 
 def test_output_is_compact_utf8_where_awslambdaric_escapes():
     assert THEIRS.marshal_response({"a": "é😀"})[0] == '{"a": "\\u00e9\\ud83d\\ude00"}'
-    assert encode_result({"a": "é😀"})[0] == '{"a":"é😀"}'.encode("utf-8")
+    assert encode_result({"a": "é😀"})[0] == '{"a":"é😀"}'.encode()
 
 
 def test_list_and_dict_subclasses_are_read_through_list_and_dict():
@@ -388,6 +473,7 @@ def test_list_and_dict_subclasses_are_read_through_list_and_dict():
 
 # -- bytes results ------------------------------------------------------------------------------------
 
+
 def test_bytes_result_is_sent_raw():
     payload = b"\x00\xffraw"
     body, content_type = encode_result(payload)
@@ -403,20 +489,24 @@ def test_bytes_subclass_result_is_sent_raw_as_awslambdaric_does():
 
 # -- the hot paths ------------------------------------------------------------------------------------
 
+
 def test_plain_result_is_one_orjson_call(monkeypatch):
     calls = []
     real_dumps = marshal._dumps
     monkeypatch.setattr(marshal, "_dumps", lambda *a, **k: calls.append(a) or real_dumps(*a, **k))
     monkeypatch.setattr(marshal, "_compatible", lambda value: pytest.fail("slow path taken"))
     assert encode_result({"statusCode": 200, "body": "ok", "n": [1, 2.5, None]}) == (
-        b'{"statusCode":200,"body":"ok","n":[1,2.5,null]}', b"application/json")
+        b'{"statusCode":200,"body":"ok","n":[1,2.5,null]}',
+        b"application/json",
+    )
     assert len(calls) == 1
 
 
 def test_decimal_results_stay_on_the_fast_path(monkeypatch):
     monkeypatch.setattr(marshal, "_compatible", lambda value: pytest.fail("slow path taken"))
     assert encode_result({"Items": [{"n": Decimal("1.5")}], "p": Point(1, b"x")})[0] == (
-        b'{"Items":[{"n":1.5}],"p":{"x":1,"y":"x"}}')
+        b'{"Items":[{"n":1.5}],"p":{"x":1,"y":"x"}}'
+    )
 
 
 def test_plain_event_is_one_orjson_call(monkeypatch):
@@ -431,8 +521,11 @@ def test_plain_event_is_one_orjson_call(monkeypatch):
 
 # -- events -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/json; charset=utf-8", "APPLICATION/JSON",
-                                          "", "application/octet-stream"])
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/json; charset=utf-8", "APPLICATION/JSON", "", "application/octet-stream"],
+)
 def test_other_content_types_pass_the_body_through(content_type):
     body = b'{"not": "decoded"}'
     assert decode_event(body, content_type) is body
@@ -444,20 +537,34 @@ def test_missing_content_type_means_json():
 
 
 SAME_EVENT = {
-    "object": b'{"a": 1, "b": [true, false, null], "c": "x"}', "array": b"[1, 2.5, -0, -0.0, 1E5, 1e-5]",
-    "scalar-string": b'"s"', "scalar-int": b"7", "whitespace": b" \t\r\n {} \n",
-    "duplicate-keys": b'{"a": 1, "b": 2, "a": 3}', "unicode": '{"é": "€😀"}'.encode(),
-    "escapes": b'"\\u00e9\\ud83d\\ude00\\n\\t\\"\\\\\\/\\b\\f\\r"', "nul-escape": b'"\\u0000"',
-    "big-int": b'{"wei": 1000000000000000000000}', "big-negative": b"[-9223372036854775809]",
-    "negative-19-digits": b"-9999999999999999999", "uint64-max": b"18446744073709551615",
-    "uint64-max-plus-one": b"18446744073709551616", "huge-int": b"[" + b"9" * 4000 + b"]",
-    "big-int-after-space": b'{"a":  123456789012345678901234}', "big-int-in-array": b"[1,\n123456789012345678901234]",
+    "object": b'{"a": 1, "b": [true, false, null], "c": "x"}',
+    "array": b"[1, 2.5, -0, -0.0, 1E5, 1e-5]",
+    "scalar-string": b'"s"',
+    "scalar-int": b"7",
+    "whitespace": b" \t\r\n {} \n",
+    "duplicate-keys": b'{"a": 1, "b": 2, "a": 3}',
+    "unicode": '{"é": "€😀"}'.encode(),
+    "escapes": b'"\\u00e9\\ud83d\\ude00\\n\\t\\"\\\\\\/\\b\\f\\r"',
+    "nul-escape": b'"\\u0000"',
+    "big-int": b'{"wei": 1000000000000000000000}',
+    "big-negative": b"[-9223372036854775809]",
+    "negative-19-digits": b"-9999999999999999999",
+    "uint64-max": b"18446744073709551615",
+    "uint64-max-plus-one": b"18446744073709551616",
+    "huge-int": b"[" + b"9" * 4000 + b"]",
+    "big-int-after-space": b'{"a":  123456789012345678901234}',
+    "big-int-in-array": b"[1,\n123456789012345678901234]",
     "long-digits-in-string": b'{"seq": "123456789012345678901234567890"}',
-    "long-fraction": b"0.1234567890123456789012345", "big-float": b"123456789012345678901234567890.5",
-    "float-overflow": b"[1e400, -1e400]", "float-underflow": b"1e-400",
-    "lone-surrogate-escape": b'"\\ud800"', "reversed-surrogates": b'"\\udc00\\ud800"',
-    "high-surrogate-then-other-escape": b'"\\ud800\\u0041"', "bom": b"\xef\xbb\xbf{\"a\": 1}",
-    "bom-read-as-latin1": "\u00ef\u00bb\u00bf[1]".encode(), "deep-300": b"[" * 300 + b"]" * 300,
+    "long-fraction": b"0.1234567890123456789012345",
+    "big-float": b"123456789012345678901234567890.5",
+    "float-overflow": b"[1e400, -1e400]",
+    "float-underflow": b"1e-400",
+    "lone-surrogate-escape": b'"\\ud800"',
+    "reversed-surrogates": b'"\\udc00\\ud800"',
+    "high-surrogate-then-other-escape": b'"\\ud800\\u0041"',
+    "bom": b'\xef\xbb\xbf{"a": 1}',
+    "bom-read-as-latin1": "\u00ef\u00bb\u00bf[1]".encode(),
+    "deep-300": b"[" * 300 + b"]" * 300,
     "del-char": b'"\x7f"',
 }
 
@@ -470,24 +577,66 @@ def test_event_has_awslambdarics_value(body):
 
 
 BAD_EVENT = {
-    "empty": b"", "space": b" ", "nan": b"NaN", "infinity": b"Infinity", "negative-infinity": b"-Infinity",
-    "nested-nan": b'{"a": [1, NaN]}', "extra-data": b'{"a": 1} x', "extra-data-lines": b'{"a":1}\n\n  x',
-    "two-values": b"1 2", "leading-zero": b"01", "trailing-dot": b"1.", "leading-dot": b".5", "plus": b"+1",
-    "minus": b"-", "trailing-comma-array": b"[1,]", "trailing-comma-object": b'{"a":1,}',
-    "trailing-comma-space": b"[1 , ]", "missing-colon": b'{"a" 1}', "missing-comma": b"[1 2]",
-    "missing-comma-object": b'{"a":1 "b":2}', "unquoted-key": b"{1:2}", "single-quotes": b"{'a': 1}",
-    "open-array": b"[", "open-array-space": b"[ ", "open-object": b"{", "open-object-key": b'{"a"',
-    "open-object-colon": b'{"a":', "open-object-value": b'{"a":1', "open-after-comma": b'{"a":1,',
-    "bad-key-after-comma": b'{"a":1, 2}', "unterminated": b'"abc', "unterminated-escape": b'"\\',
-    "control-char": b'"\t"', "newline-in-string": b'"a\nb"', "bad-escape": b'"\\x"', "short-unicode": b'"\\u12"',
-    "bad-unicode": b'"\\u12G4"', "bad-second-surrogate": b'"\\ud800\\u12"', "form-feed": b"\x0c{}",
-    "trailing-form-feed": b"{}\x0c", "nbsp": b"\xc2\xa0{}", "nul": b"\x00", "tru": b"tru", "nul-literal": b"nul",
-    "capital-true": b"True", "invalid-utf8": b"\xff", "invalid-utf8-late": b'{"a": "\xc3"}',
-    "utf8-surrogate": b'"\xed\xa0\x80"', "bom-only": b"\xef\xbb\xbf", "bom-then-garbage": b"\xef\xbb\xbfx",
-    "bom-twice": b"\xef\xbb\xbf\xef\xbb\xbf{}", "too-many-digits": b"1" * 5000,
-    "big-int-then-error": b"[123456789012345678901234 x]", "deep-unclosed": b"[" * 500,
-    "deep-then-error": b"[" * 300 + b"1,]" + b"]" * 299, "error-on-line-3": b'{\n"a": 1,\n"b" 2}',
-    "hex": b"0x10", "exponent-only": b"1e", "minus-space": b"- 1", "comment": b"// x\n{}",
+    "empty": b"",
+    "space": b" ",
+    "nan": b"NaN",
+    "infinity": b"Infinity",
+    "negative-infinity": b"-Infinity",
+    "nested-nan": b'{"a": [1, NaN]}',
+    "extra-data": b'{"a": 1} x',
+    "extra-data-lines": b'{"a":1}\n\n  x',
+    "two-values": b"1 2",
+    "leading-zero": b"01",
+    "trailing-dot": b"1.",
+    "leading-dot": b".5",
+    "plus": b"+1",
+    "minus": b"-",
+    "trailing-comma-array": b"[1,]",
+    "trailing-comma-object": b'{"a":1,}',
+    "trailing-comma-space": b"[1 , ]",
+    "missing-colon": b'{"a" 1}',
+    "missing-comma": b"[1 2]",
+    "missing-comma-object": b'{"a":1 "b":2}',
+    "unquoted-key": b"{1:2}",
+    "single-quotes": b"{'a': 1}",
+    "open-array": b"[",
+    "open-array-space": b"[ ",
+    "open-object": b"{",
+    "open-object-key": b'{"a"',
+    "open-object-colon": b'{"a":',
+    "open-object-value": b'{"a":1',
+    "open-after-comma": b'{"a":1,',
+    "bad-key-after-comma": b'{"a":1, 2}',
+    "unterminated": b'"abc',
+    "unterminated-escape": b'"\\',
+    "control-char": b'"\t"',
+    "newline-in-string": b'"a\nb"',
+    "bad-escape": b'"\\x"',
+    "short-unicode": b'"\\u12"',
+    "bad-unicode": b'"\\u12G4"',
+    "bad-second-surrogate": b'"\\ud800\\u12"',
+    "form-feed": b"\x0c{}",
+    "trailing-form-feed": b"{}\x0c",
+    "nbsp": b"\xc2\xa0{}",
+    "nul": b"\x00",
+    "tru": b"tru",
+    "nul-literal": b"nul",
+    "capital-true": b"True",
+    "invalid-utf8": b"\xff",
+    "invalid-utf8-late": b'{"a": "\xc3"}',
+    "utf8-surrogate": b'"\xed\xa0\x80"',
+    "bom-only": b"\xef\xbb\xbf",
+    "bom-then-garbage": b"\xef\xbb\xbfx",
+    "bom-twice": b"\xef\xbb\xbf\xef\xbb\xbf{}",
+    "too-many-digits": b"1" * 5000,
+    "big-int-then-error": b"[123456789012345678901234 x]",
+    "deep-unclosed": b"[" * 500,
+    "deep-then-error": b"[" * 300 + b"1,]" + b"]" * 299,
+    "error-on-line-3": b'{\n"a": 1,\n"b" 2}',
+    "hex": b"0x10",
+    "exponent-only": b"1e",
+    "minus-space": b"- 1",
+    "comment": b"// x\n{}",
 }
 
 
@@ -511,14 +660,17 @@ def test_bad_event_message_is_the_documented_one():
         decode_event(b'{"a": 1} x', "application/json")
     assert caught.value.error_type == "Runtime.UnmarshalError"
     assert caught.value.message == (
-        "Unable to unmarshal input: Extra data: line 1 column 10 - line 1 column 11 (char 9 - 10)")
+        "Unable to unmarshal input: Extra data: line 1 column 10 - line 1 column 11 (char 9 - 10)"
+    )
 
 
 def test_nesting_beyond_the_recursion_limit_is_an_unmarshal_error():
     body = b"[" * 100_000 + b"]" * 100_000
     theirs = their_decoding(body)
-    assert theirs == ("error", "Unable to unmarshal input: maximum recursion depth exceeded while decoding a JSON"
-                               " array from a string")
+    assert theirs == (
+        "error",
+        "Unable to unmarshal input: maximum recursion depth exceeded while decoding a JSON array from a string",
+    )
     assert our_decoding(body) == theirs
 
 
@@ -564,24 +716,35 @@ def test_syntax_error_finder_agrees_that_valid_documents_are_valid():
 
 # -- the big-integer guard ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, expected", [
-    (b"18446744073709551616", True), (b"[1, 18446744073709551616]", True), (b'{"a":-9223372036854775809}', True),
-    (b"-9999999999999999999", True), (b"\t123456789012345678901", True),
-    (b"9999999999999999999", False),  # 19 digits, no sign: always within uint64
-    (b'{"id": "123456789012345678901234567890"}', False), (b"0.123456789012345678901234", False),
-    (b'{"a": 1, "b": 1234567890123456789}', False), (b"", False), (b'{"x": "a-12345678901234567890"}', False),
-    (b'{"a" : \n 123456789012345678901}', True), (b'[0.1234567890123456789012]', False),
-    (b'{"eventID": "shardId-000000000006:49590338271490256608559692538361571095921575989136588898"}', False),
-    (b'{"a": "x", "b": [1, 2], "c": -12345678901234567890 }', True),
-    (b'{"id": "12345678901234567890123", "n": 5}', False),
-])
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (b"18446744073709551616", True),
+        (b"[1, 18446744073709551616]", True),
+        (b'{"a":-9223372036854775809}', True),
+        (b"-9999999999999999999", True),
+        (b"\t123456789012345678901", True),
+        (b"9999999999999999999", False),  # 19 digits, no sign: always within uint64
+        (b'{"id": "123456789012345678901234567890"}', False),
+        (b"0.123456789012345678901234", False),
+        (b'{"a": 1, "b": 1234567890123456789}', False),
+        (b"", False),
+        (b'{"x": "a-12345678901234567890"}', False),
+        (b'{"a" : \n 123456789012345678901}', True),
+        (b"[0.1234567890123456789012]", False),
+        (b'{"eventID": "shardId-000000000006:49590338271490256608559692538361571095921575989136588898"}', False),
+        (b'{"a": "x", "b": [1, 2], "c": -12345678901234567890 }', True),
+        (b'{"id": "12345678901234567890123", "n": 5}', False),
+    ],
+)
 def test_big_integer_guard(body, expected):
     assert marshal._may_hold_big_integer(body) is expected
 
 
 # -- on the wire (fastric as a subprocess against the recording Runtime API; awslambdaric alongside) ------
 
-WIRE_HANDLER = '''
+WIRE_HANDLER = """
 def handler(event, context):
     if isinstance(event, bytes):
         return {"received": type(event).__name__, "text": event.decode("utf-8")}
@@ -590,7 +753,7 @@ def handler(event, context):
     if event["op"] == "set":
         return {"a": {1}}
     return {"echo": event}
-'''
+"""
 
 
 @pytest.fixture
@@ -630,6 +793,9 @@ def test_wire_unserialisable_result_posts_marshal_error_and_the_loop_goes_on(cli
     assert failed.path.endswith("/error")
     assert failed.json() == {
         "errorMessage": "Unable to marshal response: Object of type set is not JSON serializable",
-        "errorType": "Runtime.MarshalError", "requestId": failed.path.split("/")[-2], "stackTrace": []}
+        "errorType": "Runtime.MarshalError",
+        "requestId": failed.path.split("/")[-2],
+        "stackTrace": [],
+    }
     assert next_one.path.endswith("/response")
     assert json.loads(next_one.body) == {"echo": {"op": "echo"}}

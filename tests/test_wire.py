@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from runtime_api import RuntimeAPIServer, base_env, run_client
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "core")
@@ -34,8 +33,12 @@ def test_success_request_bytes():
     assert run.returncode == 1  # the scenario ends with a 500 on /next
     first, post, last = srv.requests
     py = "%d.%d.%d" % sys.version_info[:3]
-    assert first.raw_head == (f"GET {NEXT} HTTP/1.1\r\nHost: {srv.address}\r\n"
-                              f"User-Agent: aws-lambda-python/{py} fastric/0.1.0\r\n\r\n").encode()
+    assert (
+        first.raw_head
+        == (
+            f"GET {NEXT} HTTP/1.1\r\nHost: {srv.address}\r\nUser-Agent: aws-lambda-python/{py} fastric/0.1.0\r\n\r\n"
+        ).encode()
+    )
     assert post.method == "POST" and post.path == f"/2018-06-01/runtime/invocation/{rid}/response"
     assert post.header_names() == ["host", "user-agent", "content-type", "content-length"]
     assert post.header("content-type") == "application/json"
@@ -87,9 +90,11 @@ def test_a_server_that_reads_one_request_per_recv_still_works(handler):
                         conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
                         return
                     event = events.pop(0)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: rid-%d\r\n"
-                                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                                 % (len(seen), len(event), event))
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: rid-%d\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                        % (len(seen), len(event), event)
+                    )
                 else:
                     conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
 
@@ -97,17 +102,20 @@ def test_a_server_that_reads_one_request_per_recv_still_works(handler):
     thread.start()
     try:
         env = base_env(f"127.0.0.1:{listener.getsockname()[1]}")
-        proc = subprocess.run([sys.executable, "-m", "fastric", handler], cwd=FIXTURES, env=env,
-                              capture_output=True, timeout=30)
+        proc = subprocess.run(
+            [sys.executable, "-m", "fastric", handler], cwd=FIXTURES, env=env, capture_output=True, timeout=30
+        )
         thread.join(timeout=10)
     finally:
         listener.close()
     assert proc.returncode == 1, proc.stderr
-    assert seen == ["GET /2018-06-01/runtime/invocation/next HTTP/1.1",
-                    "POST /2018-06-01/runtime/invocation/rid-1/response HTTP/1.1",
-                    "GET /2018-06-01/runtime/invocation/next HTTP/1.1",
-                    "POST /2018-06-01/runtime/invocation/rid-3/response HTTP/1.1",
-                    "GET /2018-06-01/runtime/invocation/next HTTP/1.1"]
+    assert seen == [
+        "GET /2018-06-01/runtime/invocation/next HTTP/1.1",
+        "POST /2018-06-01/runtime/invocation/rid-1/response HTTP/1.1",
+        "GET /2018-06-01/runtime/invocation/next HTTP/1.1",
+        "POST /2018-06-01/runtime/invocation/rid-3/response HTTP/1.1",
+        "GET /2018-06-01/runtime/invocation/next HTTP/1.1",
+    ]
 
 
 def test_posts_carry_the_next_request_in_the_same_write():
@@ -177,12 +185,17 @@ def test_refused_post_is_logged_and_the_loop_goes_on(status, handler):
         srv.add_invocation({"op": "echo"}, request_id="rid-ok")
         run = fastric(handler, srv)
     # never an /error after a refused /response; the next invocation is served
-    assert post_paths(srv) == ["/2018-06-01/runtime/invocation/rid-refused/response",
-                               "/2018-06-01/runtime/invocation/rid-ok/response"]
+    assert post_paths(srv) == [
+        "/2018-06-01/runtime/invocation/rid-refused/response",
+        "/2018-06-01/runtime/invocation/rid-ok/response",
+    ]
     lines = [line for line in run.stdout.splitlines() if b"LAMBDA_RUNTIME" in line]
     assert len(lines) == 2
-    assert re.fullmatch(rb"\[ERROR\] \[\d+\] LAMBDA_RUNTIME Failed to post handler success response\. "
-                        rb"Http response code: %d\. .*Refused.*" % status, lines[0])
+    assert re.fullmatch(
+        rb"\[ERROR\] \[\d+\] LAMBDA_RUNTIME Failed to post handler success response\. "
+        rb"Http response code: %d\. .*Refused.*" % status,
+        lines[0],
+    )
 
 
 @pytest.mark.parametrize("handler", ["app.handler", "async_app.echo"])
@@ -191,8 +204,12 @@ def test_oversized_response_gets_413_and_the_loop_goes_on(handler):
 
     def respond(request):
         if request.path.endswith("/response") and len(request.body) > limit:
-            return 413, {}, b'{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).",' \
-                            b'"errorType":"RequestEntityTooLarge"}'
+            return (
+                413,
+                {},
+                b'{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).",'
+                b'"errorType":"RequestEntityTooLarge"}',
+            )
         return None
 
     with RuntimeAPIServer(respond=respond) as srv:
@@ -254,8 +271,9 @@ def test_unreachable_runtime_api_exits_1():
     with RuntimeAPIServer() as srv:
         address = srv.address
     env = base_env(address)
-    proc = subprocess.run([sys.executable, "-m", "fastric", "app.handler"], cwd=FIXTURES, env=env,
-                          capture_output=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastric", "app.handler"], cwd=FIXTURES, env=env, capture_output=True, timeout=30
+    )
     assert proc.returncode == 1
     assert b"No Response from endpoint" in proc.stdout
 
@@ -281,8 +299,16 @@ def test_body_delimited_by_connection_close():
     def respond(request):
         if request.path == NEXT and served["n"] == 0:
             served["n"] += 1
-            return 200, {"Lambda-Runtime-Aws-Request-Id": "rid-eof", "Content-Type": "application/json",
-                         "Content-Length": None, "Connection": "close"}, b'{"op": "echo", "eof": true}'
+            return (
+                200,
+                {
+                    "Lambda-Runtime-Aws-Request-Id": "rid-eof",
+                    "Content-Type": "application/json",
+                    "Content-Length": None,
+                    "Connection": "close",
+                },
+                b'{"op": "echo", "eof": true}',
+            )
         return None
 
     with RuntimeAPIServer(respond=respond) as srv:
@@ -294,11 +320,16 @@ def test_body_delimited_by_connection_close():
 
 def test_missing_content_type_means_json_and_odd_deadlines_mean_zero():
     with RuntimeAPIServer() as srv:
-        srv.add_invocation({"op": "context", "show_remaining": True}, content_type=None, request_id="r1",
-                           headers={"Lambda-Runtime-Deadline-Ms": None})
+        srv.add_invocation(
+            {"op": "context", "show_remaining": True},
+            content_type=None,
+            request_id="r1",
+            headers={"Lambda-Runtime-Deadline-Ms": None},
+        )
         srv.add_invocation({"op": "context", "show_remaining": True}, request_id="r2", deadline_ms=0)
-        srv.add_invocation({"op": "context", "show_remaining": True}, request_id="r3",
-                           headers={"Lambda-Runtime-Deadline-Ms": "12abc"})
+        srv.add_invocation(
+            {"op": "context", "show_remaining": True}, request_id="r3", headers={"Lambda-Runtime-Deadline-Ms": "12abc"}
+        )
         run = fastric("app.handler", srv)
     bodies = [r.json() for r in srv.requests if r.method == "POST"]
     assert [b["remaining"] for b in bodies] == [0, 0, 0]
@@ -365,11 +396,14 @@ def test_async_handler_keeps_module_state_and_loop_across_invocations():
     assert all("/fastric/" not in frame for frame in bodies[3]["stackTrace"])
 
 
-@pytest.mark.parametrize("order", [
-    ["asyncio_run", "get_event_loop", "new_event_loop"],
-    ["get_event_loop", "new_event_loop", "asyncio_run"],
-    ["new_event_loop", "asyncio_run", "get_event_loop", "asyncio_run", "get_event_loop"],
-])
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["asyncio_run", "get_event_loop", "new_event_loop"],
+        ["get_event_loop", "new_event_loop", "asyncio_run"],
+        ["new_event_loop", "asyncio_run", "get_event_loop", "asyncio_run", "get_event_loop"],
+    ],
+)
 def test_sync_handlers_run_as_if_no_loop_were_running(order):
     """asyncio.run, get_event_loop().run_until_complete and new_event_loop behave as under awslambdaric
     (plain Python), in every order -- including get_event_loop failing after asyncio.run on 3.10-3.13."""
@@ -392,8 +426,13 @@ def test_sigterm_reaches_user_code_while_waiting_for_next(handler):
     with RuntimeAPIServer() as srv:
         srv.hold_next_when_empty = True
         srv.add_invocation({"op": "sigterm_handler"})
-        proc = subprocess.Popen([sys.executable, "-m", "fastric", handler], cwd=FIXTURES,
-                                env=base_env(srv.address), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fastric", handler],
+            cwd=FIXTURES,
+            env=base_env(srv.address),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             assert srv.wait_for(lambda reqs: len([r for r in reqs if r.path == NEXT]) == 2)
             time.sleep(0.2)
@@ -420,8 +459,9 @@ def test_handler_from_env_and_task_root(tmp_path):
         srv.add_invocation({"op": "echo"})
         env = base_env(srv.address)
         env.update({"_HANDLER": "app.handler", "LAMBDA_TASK_ROOT": FIXTURES})
-        proc = subprocess.run([sys.executable, "-m", "fastric"], cwd=str(tmp_path), env=env, capture_output=True,
-                              timeout=30)
+        proc = subprocess.run(
+            [sys.executable, "-m", "fastric"], cwd=str(tmp_path), env=env, capture_output=True, timeout=30
+        )
     assert proc.returncode == 1
     assert [r.json() for r in srv.requests if r.method == "POST"] == [{"op": "echo"}]
 
@@ -442,8 +482,12 @@ def test_init_error_is_posted_once_then_exit_1():
     (init,) = srv.requests
     assert init.raw_head.startswith(b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\n")
     assert init.header("lambda-runtime-function-error-type") == "Runtime.ImportModuleError"
-    assert init.json() == {"errorMessage": "Unable to import module 'import_error': No module named 'nonexistent_dep'",
-                           "errorType": "Runtime.ImportModuleError", "requestId": "", "stackTrace": []}
+    assert init.json() == {
+        "errorMessage": "Unable to import module 'import_error': No module named 'nonexistent_dep'",
+        "errorType": "Runtime.ImportModuleError",
+        "requestId": "",
+        "stackTrace": [],
+    }
     assert b"LAMBDA_WARNING: Unhandled exception." in run.stdout
     assert b"[ERROR] Runtime.ImportModuleError: Unable to import module" in run.stdout
 
@@ -453,9 +497,13 @@ def test_multi_concurrency_forks_workers_with_their_own_connections():
         srv.hold_next_when_empty = True
         for n in range(6):
             srv.add_invocation({"op": "echo", "n": n})
-        proc = subprocess.Popen([sys.executable, "-m", "fastric", "app.handler"], cwd=FIXTURES,
-                                env={**base_env(srv.address), "AWS_LAMBDA_MAX_CONCURRENCY": "2"},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fastric", "app.handler"],
+            cwd=FIXTURES,
+            env={**base_env(srv.address), "AWS_LAMBDA_MAX_CONCURRENCY": "2"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             assert srv.wait_for(lambda reqs: len([r for r in reqs if r.method == "POST"]) == 6)
             assert srv.wait_for(lambda reqs: len({r.conn for r in reqs if r.path == NEXT}) == 2)
@@ -470,26 +518,38 @@ def test_snapstart_restore_sequence_matches_awslambdaric():
     for client in ("awslambdaric", "fastric"):
         with RuntimeAPIServer() as srv:
             srv.add_invocation({"op": "echo"}, request_id="rid-snap")
-            run = run_client(client, "snap_app.handler", srv, cwd=FIXTURES,
-                             env={"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"})
-        seen[client] = ([r.path for r in srv.requests], run.stdout.decode().splitlines()[:4],
-                        srv.requests[0].conn != srv.requests[1].conn)
+            run = run_client(
+                client, "snap_app.handler", srv, cwd=FIXTURES, env={"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+            )
+        seen[client] = (
+            [r.path for r in srv.requests],
+            run.stdout.decode().splitlines()[:4],
+            srv.requests[0].conn != srv.requests[1].conn,
+        )
     assert seen["fastric"] == seen["awslambdaric"]
     assert seen["fastric"][0][:2] == ["/2018-06-01/runtime/restore/next", NEXT]
     assert seen["fastric"][1] == ["before 2", "before 1", "after 1", "after 2"]
 
 
-@pytest.mark.parametrize("fail, code, path, error_type", [
-    ("before", 64, "/2018-06-01/runtime/init/error", "Runtime.BeforeSnapshotError"),
-    ("after", 65, "/2018-06-01/runtime/restore/error", "Runtime.AfterRestoreError"),
-])
+@pytest.mark.parametrize(
+    "fail, code, path, error_type",
+    [
+        ("before", 64, "/2018-06-01/runtime/init/error", "Runtime.BeforeSnapshotError"),
+        ("after", 65, "/2018-06-01/runtime/restore/error", "Runtime.AfterRestoreError"),
+    ],
+)
 def test_snapstart_hook_failures_match_awslambdaric(fail, code, path, error_type):
     seen = {}
     for client in ("awslambdaric", "fastric"):
         with RuntimeAPIServer() as srv:
             srv.add_invocation({"op": "echo"})
-            run = run_client(client, "snap_app.handler", srv, cwd=FIXTURES,
-                             env={"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start", "SNAP_FAIL": fail})
+            run = run_client(
+                client,
+                "snap_app.handler",
+                srv,
+                cwd=FIXTURES,
+                env={"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start", "SNAP_FAIL": fail},
+            )
         posted = [r for r in srv.requests if r.method == "POST"]
         assert run.returncode == code, (client, run.stderr)
         assert [r.path for r in posted] == [path]
@@ -545,7 +605,12 @@ def test_main_is_callable_like_awslambdaric_main():
     """Wrappers call `awslambdaric.__main__.main([anything, handler])`; fastric's takes the same arguments."""
     with RuntimeAPIServer() as srv:
         srv.add_invocation({"op": "echo", "via": "main"})
-        proc = subprocess.run([sys.executable, "-c", "from fastric.__main__ import main; main(['x', 'app.handler'])"],
-                              cwd=FIXTURES, env=base_env(srv.address), capture_output=True, timeout=30)
+        proc = subprocess.run(
+            [sys.executable, "-c", "from fastric.__main__ import main; main(['x', 'app.handler'])"],
+            cwd=FIXTURES,
+            env=base_env(srv.address),
+            capture_output=True,
+            timeout=30,
+        )
     assert proc.returncode == 1, proc.stderr
     assert [r.json() for r in srv.requests if r.method == "POST"] == [{"op": "echo", "via": "main"}]

@@ -42,17 +42,37 @@ def apigw_event() -> dict:
         "pathParameters": {"orderId": "12345"},
         "stageVariables": None,
         "requestContext": {
-            "resourceId": "2gxmpl", "resourcePath": "/orders/{orderId}", "httpMethod": "POST",
-            "extendedRequestId": "JJbxmplHYosFVYQ=", "requestTime": "10/Mar/2026:00:03:59 +0000",
-            "path": "/prod/orders/12345", "accountId": "123456789012", "protocol": "HTTP/1.1", "stage": "prod",
-            "domainPrefix": "abcdef1234", "requestTimeEpoch": 1773100239000,
+            "resourceId": "2gxmpl",
+            "resourcePath": "/orders/{orderId}",
+            "httpMethod": "POST",
+            "extendedRequestId": "JJbxmplHYosFVYQ=",
+            "requestTime": "10/Mar/2026:00:03:59 +0000",
+            "path": "/prod/orders/12345",
+            "accountId": "123456789012",
+            "protocol": "HTTP/1.1",
+            "stage": "prod",
+            "domainPrefix": "abcdef1234",
+            "requestTimeEpoch": 1773100239000,
             "requestId": "e0cc8ff2-8dd1-4c53-9a8e-2f6b1e0f8a32",
-            "identity": {"sourceIp": "203.0.113.10", "userAgent": headers["User-Agent"], "accountId": None,
-                         "caller": None, "user": None, "userArn": None, "cognitoIdentityId": None},
-            "domainName": "abcdef1234.execute-api.us-east-1.amazonaws.com", "apiId": "abcdef1234",
+            "identity": {
+                "sourceIp": "203.0.113.10",
+                "userAgent": headers["User-Agent"],
+                "accountId": None,
+                "caller": None,
+                "user": None,
+                "userArn": None,
+                "cognitoIdentityId": None,
+            },
+            "domainName": "abcdef1234.execute-api.us-east-1.amazonaws.com",
+            "apiId": "abcdef1234",
         },
-        "body": json.dumps({"customer": "c-42", "items": [{"sku": f"SKU-{i:04d}", "qty": i % 3 + 1} for i in range(6)],
-                            "note": "leave at the door"}),
+        "body": json.dumps(
+            {
+                "customer": "c-42",
+                "items": [{"sku": f"SKU-{i:04d}", "qty": i % 3 + 1} for i in range(6)],
+                "note": "leave at the door",
+            }
+        ),
         "isBase64Encoded": False,
     }
 
@@ -63,15 +83,24 @@ def sqs_event(target_bytes: int = 1 * _MB) -> dict:
     size = 20
     i = 0
     while size < target_bytes:
-        body = json.dumps({"orderId": f"o-{i:07d}", "customer": f"c-{i % 977:05d}", "amount": round(i * 1.37 % 500, 2),
-                           "lines": [{"sku": f"SKU-{(i + k) % 9999:04d}", "qty": k + 1, "price": 9.99 + k}
-                                     for k in range(12)]})
+        body = json.dumps(
+            {
+                "orderId": f"o-{i:07d}",
+                "customer": f"c-{i % 977:05d}",
+                "amount": round(i * 1.37 % 500, 2),
+                "lines": [{"sku": f"SKU-{(i + k) % 9999:04d}", "qty": k + 1, "price": 9.99 + k} for k in range(12)],
+            }
+        )
         record = {
             "messageId": f"{i:08d}-e9f4-11e8-9739-2dfe598c3fcd",
             "receiptHandle": "AQEB" + base64.b64encode(hashlib.sha512(b"%d" % i).digest() * 2).decode(),
             "body": body,
-            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(1773100239000 + i),
-                           "SenderId": "AIDAIENQZJOLO23YVJ4VO", "ApproximateFirstReceiveTimestamp": str(1773100239010 + i)},
+            "attributes": {
+                "ApproximateReceiveCount": "1",
+                "SentTimestamp": str(1773100239000 + i),
+                "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                "ApproximateFirstReceiveTimestamp": str(1773100239010 + i),
+            },
             "messageAttributes": {},
             "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
             "eventSource": "aws:sqs",
@@ -90,9 +119,16 @@ def big_result(target_bytes: int) -> dict:
     size = 12
     i = 0
     while size < target_bytes:
-        item = {"id": i, "sku": f"SKU-{i % 9999:04d}", "name": f"Product number {i}", "price": round(9.99 + i % 100 * 0.5, 2),
-                "stock": i % 37, "active": i % 5 != 0, "tags": ["blue", "large", f"t{i % 13}"],
-                "dimensions": {"w": i % 40 + 1, "h": i % 20 + 1, "d": 3.5}}
+        item = {
+            "id": i,
+            "sku": f"SKU-{i % 9999:04d}",
+            "name": f"Product number {i}",
+            "price": round(9.99 + i % 100 * 0.5, 2),
+            "stock": i % 37,
+            "active": i % 5 != 0,
+            "tags": ["blue", "large", f"t{i % 13}"],
+            "dimensions": {"w": i % 40 + 1, "h": i % 20 + 1, "d": 3.5},
+        }
         items.append(item)
         size += len(json.dumps(item, separators=(",", ":"))) + 1
         i += 1

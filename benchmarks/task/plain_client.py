@@ -29,8 +29,14 @@ def main(handler_name: str) -> None:
             result = json.dumps(handler(event, None)).encode()
             url = "%s/invocation/%s/response" % (api, request_id)
         except Exception as exc:
-            result = json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": request_id,
-                                 "stackTrace": traceback.format_tb(exc.__traceback__)}).encode()
+            result = json.dumps(
+                {
+                    "errorMessage": str(exc),
+                    "errorType": type(exc).__name__,
+                    "requestId": request_id,
+                    "stackTrace": traceback.format_tb(exc.__traceback__),
+                }
+            ).encode()
             url = "%s/invocation/%s/error" % (api, request_id)
         post = urllib.request.Request(url, data=result, headers={"Content-Type": "application/json"})
         urllib.request.urlopen(post).close()

@@ -10,8 +10,15 @@ import sys
 
 import orjson
 
-from .config import (DEFAULT_FUNCTION_NAME, DEFAULT_MEMORY, DEFAULT_REGION, DEFAULT_TIMEOUT, ConfigError,
-                     FunctionConfig, resolve_command)
+from .config import (
+    DEFAULT_FUNCTION_NAME,
+    DEFAULT_MEMORY,
+    DEFAULT_REGION,
+    DEFAULT_TIMEOUT,
+    ConfigError,
+    FunctionConfig,
+    resolve_command,
+)
 from .invocation import Invocation, StreamSink
 from .report import PlatformLog
 from .server import Emulator
@@ -58,7 +65,7 @@ def invoke_main(argv: list[str]) -> int:
 def _split_command(argv: list[str]) -> tuple[list[str], list[str]]:
     if "--" in argv:
         index = argv.index("--")
-        return argv[:index], argv[index + 1:]
+        return argv[:index], argv[index + 1 :]
     return list(argv), []
 
 
@@ -75,30 +82,55 @@ def _env_number(name: str, kind: type, default):
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"fastric {command}",
-        description=("Serve a local Lambda invoke endpoint and Runtime API, running any bootstrap."
-                     if command == "emulate" else
-                     "Run a function once locally and print its response body."),
-        epilog=("HANDLER runs `python -m fastric HANDLER`; `-- COMMAND ...` runs any program as the bootstrap; "
-                "with neither, ./bootstrap (in --task-root) or /var/runtime/bootstrap is run."))
+        description=(
+            "Serve a local Lambda invoke endpoint and Runtime API, running any bootstrap."
+            if command == "emulate"
+            else "Run a function once locally and print its response body."
+        ),
+        epilog=(
+            "HANDLER runs `python -m fastric HANDLER`; `-- COMMAND ...` runs any program as the bootstrap; "
+            "with neither, ./bootstrap (in --task-root) or /var/runtime/bootstrap is run."
+        ),
+    )
     unused = " (accepted for symmetry; invoke opens no endpoint)" if command == "invoke" else ""
     parser.add_argument("--host", default="127.0.0.1", help=f"invoke endpoint address (default 127.0.0.1){unused}")
-    parser.add_argument("--port", type=int, default=9000,
-                        help=f"invoke endpoint port (default 9000; 0 picks one){unused}")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                        default=_env_number("AWS_LAMBDA_FUNCTION_TIMEOUT", float, DEFAULT_TIMEOUT),
-                        help=f"function timeout (default $AWS_LAMBDA_FUNCTION_TIMEOUT or {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--memory", type=int, metavar="MB",
-                        default=_env_number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int, DEFAULT_MEMORY),
-                        help=f"reported memory size (default $AWS_LAMBDA_FUNCTION_MEMORY_SIZE or {DEFAULT_MEMORY})")
-    parser.add_argument("--function-name", metavar="NAME",
-                        default=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or DEFAULT_FUNCTION_NAME,
-                        help=f"function name (default $AWS_LAMBDA_FUNCTION_NAME or {DEFAULT_FUNCTION_NAME})")
-    parser.add_argument("--concurrency", type=int, metavar="N",
-                        default=_env_number("AWS_LAMBDA_MAX_CONCURRENCY", int, None),
-                        help="run up to N invocations at once, passing AWS_LAMBDA_MAX_CONCURRENCY=N "
-                             "(default $AWS_LAMBDA_MAX_CONCURRENCY; unset: one at a time, queued)")
-    parser.add_argument("--task-root", metavar="DIR", default=os.getcwd(),
-                        help="function code directory: the bootstrap's cwd and LAMBDA_TASK_ROOT (default .)")
+    parser.add_argument(
+        "--port", type=int, default=9000, help=f"invoke endpoint port (default 9000; 0 picks one){unused}"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        default=_env_number("AWS_LAMBDA_FUNCTION_TIMEOUT", float, DEFAULT_TIMEOUT),
+        help=f"function timeout (default $AWS_LAMBDA_FUNCTION_TIMEOUT or {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        metavar="MB",
+        default=_env_number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int, DEFAULT_MEMORY),
+        help=f"reported memory size (default $AWS_LAMBDA_FUNCTION_MEMORY_SIZE or {DEFAULT_MEMORY})",
+    )
+    parser.add_argument(
+        "--function-name",
+        metavar="NAME",
+        default=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or DEFAULT_FUNCTION_NAME,
+        help=f"function name (default $AWS_LAMBDA_FUNCTION_NAME or {DEFAULT_FUNCTION_NAME})",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        default=_env_number("AWS_LAMBDA_MAX_CONCURRENCY", int, None),
+        help="run up to N invocations at once, passing AWS_LAMBDA_MAX_CONCURRENCY=N "
+        "(default $AWS_LAMBDA_MAX_CONCURRENCY; unset: one at a time, queued)",
+    )
+    parser.add_argument(
+        "--task-root",
+        metavar="DIR",
+        default=os.getcwd(),
+        help="function code directory: the bootstrap's cwd and LAMBDA_TASK_ROOT (default .)",
+    )
     if command == "invoke":
         parser.add_argument("--event", metavar="JSON", help="the event (default {})")
         parser.add_argument("--event-file", metavar="PATH", help="read the event from a file")
@@ -118,9 +150,16 @@ def _function_config(args: argparse.Namespace, handler: str | None, command: lis
         raise ConfigError(f"--task-root {task_root} is not a directory")
     bootstrap, handler = resolve_command(handler, command, task_root)
     handler = handler or os.environ.get("AWS_LAMBDA_FUNCTION_HANDLER") or os.environ.get("_HANDLER")
-    return FunctionConfig(command=bootstrap, task_root=task_root, handler=handler, function_name=args.function_name,
-                          timeout=args.timeout, memory_mb=args.memory, concurrency=args.concurrency,
-                          region=os.environ.get("AWS_REGION") or DEFAULT_REGION)
+    return FunctionConfig(
+        command=bootstrap,
+        task_root=task_root,
+        handler=handler,
+        function_name=args.function_name,
+        timeout=args.timeout,
+        memory_mb=args.memory,
+        concurrency=args.concurrency,
+        region=os.environ.get("AWS_REGION") or DEFAULT_REGION,
+    )
 
 
 def _read_event(args: argparse.Namespace, from_stdin: bool) -> bytes:
@@ -174,8 +213,10 @@ async def _emulate(config: FunctionConfig, host: str, port: int) -> int:
         return 1
     bound_host, bound_port = emulator.invoke_address or (host, port)
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    log.note(f"listening on http://{shown_host}:{bound_port}{INVOKE_URL_PATH} "
-             f"(Runtime API for the bootstrap: {emulator.sandbox.runtime_api})")
+    log.note(
+        f"listening on http://{shown_host}:{bound_port}{INVOKE_URL_PATH} "
+        f"(Runtime API for the bootstrap: {emulator.sandbox.runtime_api})"
+    )
     await stop.wait()
     log.note("stopping")
     await emulator.close()

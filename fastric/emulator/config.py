@@ -48,18 +48,22 @@ class FunctionConfig:
         `TZ=:UTC` is set only when TZ is unset, so a user's explicit TZ wins.
         """
         env = dict(self.base_env)
-        env.update({
-            "AWS_LAMBDA_RUNTIME_API": runtime_api,
-            "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand" if self.concurrency is None else "lambda-managed-instances",
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.base_env.get("AWS_DEFAULT_REGION", self.region),
-            "LAMBDA_TASK_ROOT": self.task_root,
-        })
+        env.update(
+            {
+                "AWS_LAMBDA_RUNTIME_API": runtime_api,
+                "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"
+                if self.concurrency is None
+                else "lambda-managed-instances",
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.base_env.get("AWS_DEFAULT_REGION", self.region),
+                "LAMBDA_TASK_ROOT": self.task_root,
+            }
+        )
         env.setdefault("TZ", ":UTC")
         if self.handler:
             env["_HANDLER"] = self.handler
@@ -89,5 +93,7 @@ def resolve_command(handler: str | None, command: list[str], task_root: str) -> 
     for candidate in (os.path.join(task_root, "bootstrap"), SYSTEM_BOOTSTRAP):
         if os.path.isfile(candidate):
             return [candidate], None
-    raise ConfigError(f"no bootstrap: give a HANDLER, `-- COMMAND ...`, or put an executable `bootstrap` in "
-                      f"{task_root} or {SYSTEM_BOOTSTRAP}")
+    raise ConfigError(
+        f"no bootstrap: give a HANDLER, `-- COMMAND ...`, or put an executable `bootstrap` in "
+        f"{task_root} or {SYSTEM_BOOTSTRAP}"
+    )

@@ -19,34 +19,40 @@ def error_document(error_type: str, message: str) -> bytes:
 
 # -- Runtime API answers (what the bootstrap sees) --------------------------------------------
 INVALID_REQUEST_ID = error_document("InvalidRequestID", "Invalid request ID")
-PAYLOAD_TOO_LARGE = error_document("RequestEntityTooLarge",
-                                   f"Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes).")
+PAYLOAD_TOO_LARGE = error_document(
+    "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes)."
+)
 INVALID_RESPONSE_MODE = error_document("InvalidFunctionResponseMode", "Invalid function response mode")
 NOT_FOUND = error_document("NotFound", "Not found")
 METHOD_NOT_ALLOWED = error_document("MethodNotAllowed", "Method not allowed")
 
 
 def invalid_state_transition(source: str, target: str) -> bytes:
-    return error_document("InvalidStateTransition",
-                          f"State transition from {source} to {target} failed for runtime. "
-                          "Error: State transition is not allowed")
+    return error_document(
+        "InvalidStateTransition",
+        f"State transition from {source} to {target} failed for runtime. Error: State transition is not allowed",
+    )
 
 
 # -- Invoke API answers (what the invoker sees) -----------------------------------------------
 def timed_out(request_id: str, timeout: float) -> bytes:
-    return error_document("Sandbox.Timedout",
-                          f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds")
+    return error_document(
+        "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+    )
 
 
 def response_too_large(size: int) -> bytes:
-    return error_document("Function.ResponseSizeTooLarge",
-                          f"Response payload size ({size} bytes) exceeded maximum allowed payload size "
-                          f"({MAX_PAYLOAD} bytes).")
+    return error_document(
+        "Function.ResponseSizeTooLarge",
+        f"Response payload size ({size} bytes) exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes).",
+    )
 
 
 def invalid_response_mode(request_id: str) -> bytes:
-    return error_document("Runtime.InvalidResponseModeHeader",
-                          f"RequestId: {request_id} Error: invalid Lambda-Runtime-Function-Response-Mode header")
+    return error_document(
+        "Runtime.InvalidResponseModeHeader",
+        f"RequestId: {request_id} Error: invalid Lambda-Runtime-Function-Response-Mode header",
+    )
 
 
 def exit_reason(returncode: int) -> str:

@@ -12,19 +12,29 @@ connection. Responses are written whole (`respond`) or chunked with trailers (`s
 from __future__ import annotations
 
 import asyncio
-import time
 import socket
+import time
 from collections import deque
-from typing import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import httptools
 
 Headers = Iterable[tuple[str, str]]
 App = Callable[["Exchange"], Awaitable[None]]
 
-REASONS = {100: "Continue", 200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-           403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
-           500: "Internal Server Error", 502: "Bad Gateway"}
+REASONS = {
+    100: "Continue",
+    200: "OK",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
 
 
 def _head(status: int, headers: Headers) -> list[str]:
@@ -48,8 +58,16 @@ def _http_date() -> str:
 class Exchange:
     """One request and its response."""
 
-    def __init__(self, conn: "HTTPConnection", method: str, target: str, headers: dict[str, str],
-                 http_version: str, keep_alive: bool, body_limit: int):
+    def __init__(
+        self,
+        conn: HTTPConnection,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        http_version: str,
+        keep_alive: bool,
+        body_limit: int,
+    ):
         self.conn = conn
         self.method = method
         self.target = target
@@ -257,8 +275,15 @@ class HTTPConnection(asyncio.Protocol):
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         parser = self._parser
-        exchange = Exchange(self, parser.get_method().decode("latin-1"), self._url.decode("latin-1"), headers,
-                            parser.get_http_version(), parser.should_keep_alive(), self.body_limit)
+        exchange = Exchange(
+            self,
+            parser.get_method().decode("latin-1"),
+            self._url.decode("latin-1"),
+            headers,
+            parser.get_http_version(),
+            parser.should_keep_alive(),
+            self.body_limit,
+        )
         self._current = exchange
         self._queue.append(exchange)
         if self._active is None:
@@ -336,15 +361,30 @@ class HTTPConnection(asyncio.Protocol):
             return
         except Exception:
             if not exchange.responded:
-                exchange.respond(500, [("Content-Type", "application/json")],
-                                 b'{"errorMessage":"Internal emulator error","errorType":"EmulatorError"}', close=True)
+                exchange.respond(
+                    500,
+                    [("Content-Type", "application/json")],
+                    b'{"errorMessage":"Internal emulator error","errorType":"EmulatorError"}',
+                    close=True,
+                )
             raise
 
     def _fail(self, status: int, body: bytes) -> None:
         if self._active is None or self._active.responded:
-            self.write("".join(_head(status, [("Content-Type", "application/json"),
-                                              ("Content-Length", str(len(body))),
-                                              ("Connection", "close")])).encode("latin-1") + b"\r\n" + body)
+            self.write(
+                "".join(
+                    _head(
+                        status,
+                        [
+                            ("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body))),
+                            ("Connection", "close"),
+                        ],
+                    )
+                ).encode("latin-1")
+                + b"\r\n"
+                + body
+            )
         self._close()
 
     def _close(self) -> None:
@@ -355,8 +395,9 @@ class HTTPConnection(asyncio.Protocol):
 def _log_task_error(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         loop = task.get_loop()
-        loop.call_exception_handler({"message": "unhandled error in an HTTP handler",
-                                     "exception": task.exception(), "task": task})
+        loop.call_exception_handler(
+            {"message": "unhandled error in an HTTP handler", "exception": task.exception(), "task": task}
+        )
 
 
 async def serve(app: App, host: str, port: int, body_limit: int) -> asyncio.Server:

@@ -12,7 +12,8 @@ import base64
 import enum
 import time
 import uuid
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from .httpserver import Exchange
 
@@ -54,9 +55,16 @@ class ResponseSink:
 class Invocation:
     """An invoke request on its way through the emulator."""
 
-    def __init__(self, event: bytes, sink: ResponseSink, *, trace_id: str | None = None,
-                 client_context: str | None = None, cognito_identity: str | None = None,
-                 tenant_id: str | None = None):
+    def __init__(
+        self,
+        event: bytes,
+        sink: ResponseSink,
+        *,
+        trace_id: str | None = None,
+        client_context: str | None = None,
+        cognito_identity: str | None = None,
+        tenant_id: str | None = None,
+    ):
         self.request_id = str(uuid.uuid4())
         self.invocation_id = str(uuid.uuid4())
         self.event = event
@@ -93,8 +101,15 @@ class Invocation:
         if self._finish():
             self.sink.complete(200, content_type, body, False)
 
-    def fail(self, document: bytes, *, status: int = 200, content_type: str = "application/json",
-             report_status: str | None = None, error_type: str | None = None) -> None:
+    def fail(
+        self,
+        document: bytes,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+        report_status: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
         """Finish with a function error (status 200) or a platform failure (502, timeouts)."""
         if not self._finish():
             return
@@ -150,8 +165,11 @@ class HTTPSink(ResponseSink):
         self._content_type = "application/octet-stream"
 
     def _headers(self, content_type: str, function_error: bool) -> list[tuple[str, str]]:
-        headers = [("Content-Type", content_type), ("X-Amz-Executed-Version", "$LATEST"),
-                   ("X-Amzn-RequestId", self.request_id)]
+        headers = [
+            ("Content-Type", content_type),
+            ("X-Amz-Executed-Version", "$LATEST"),
+            ("X-Amzn-RequestId", self.request_id),
+        ]
         if function_error:
             headers.append(("X-Amz-Function-Error", "Unhandled"))
         return headers
@@ -177,9 +195,13 @@ class HTTPSink(ResponseSink):
         elif error_document is None:
             self.exchange.end()
         else:
-            self.exchange.end([("X-Amz-Function-Error", "Unhandled"),
-                               ("Lambda-Runtime-Function-Error-Type", error_type or "Unhandled"),
-                               ("Lambda-Runtime-Function-Error-Body", base64.b64encode(error_document).decode())])
+            self.exchange.end(
+                [
+                    ("X-Amz-Function-Error", "Unhandled"),
+                    ("Lambda-Runtime-Function-Error-Type", error_type or "Unhandled"),
+                    ("Lambda-Runtime-Function-Error-Body", base64.b64encode(error_document).decode()),
+                ]
+            )
 
     def when_writable(self, callback: Callable[[], None]) -> None:
         self.exchange.when_writable(callback)

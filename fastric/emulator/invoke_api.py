@@ -33,9 +33,15 @@ class InvokeAPI:
     async def __call__(self, exchange: Exchange) -> None:
         if not INVOKE_PATH.fullmatch(exchange.path):
             await exchange.read_body()
-            return exchange.respond(404, JSON, documents.error_document(
-                "ResourceNotFoundException", f"No route for {exchange.method} {exchange.path}; "
-                "invoke with POST /2015-03-31/functions/function/invocations"))
+            return exchange.respond(
+                404,
+                JSON,
+                documents.error_document(
+                    "ResourceNotFoundException",
+                    f"No route for {exchange.method} {exchange.path}; "
+                    "invoke with POST /2015-03-31/functions/function/invocations",
+                ),
+            )
         if exchange.method != "POST":
             await exchange.read_body()
             return exchange.respond(405, JSON, documents.METHOD_NOT_ALLOWED)
@@ -51,11 +57,14 @@ class InvokeAPI:
         if invocation_type == "dryrun":
             return exchange.respond(204)
         sink: ResponseSink = HTTPSink(exchange) if invocation_type != "event" else ResponseSink()
-        invocation = Invocation(body if body.strip() else b"{}", sink,
-                                trace_id=exchange.header("x-amzn-trace-id"),
-                                client_context=_client_context(exchange),
-                                cognito_identity=exchange.header("x-amz-cognito-identity"),
-                                tenant_id=exchange.header("x-amz-tenant-id"))
+        invocation = Invocation(
+            body if body.strip() else b"{}",
+            sink,
+            trace_id=exchange.header("x-amzn-trace-id"),
+            client_context=_client_context(exchange),
+            cognito_identity=exchange.header("x-amz-cognito-identity"),
+            tenant_id=exchange.header("x-amz-tenant-id"),
+        )
         if invocation_type == "event":
             exchange.respond(202, [("X-Amzn-RequestId", invocation.request_id)])
         else:
@@ -83,11 +92,13 @@ def _check_request(exchange: Exchange, body: bytes) -> bytes | None:
         try:
             orjson.loads(body)
         except orjson.JSONDecodeError as error:
-            return documents.error_document("InvalidRequestContentException",
-                                            f"Could not parse request body into json: {error}")
+            return documents.error_document(
+                "InvalidRequestContentException", f"Could not parse request body into json: {error}"
+            )
     try:
         _client_context(exchange)
     except (binascii.Error, ValueError):
-        return documents.error_document("InvalidRequestContentException",
-                                        "X-Amz-Client-Context must be a valid Base64-encoded JSON object.")
+        return documents.error_document(
+            "InvalidRequestContentException", "X-Amz-Client-Context must be a valid Base64-encoded JSON object."
+        )
     return None

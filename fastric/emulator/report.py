@@ -31,20 +31,38 @@ class PlatformLog:
     def end(self, request_id: str) -> None:
         self._write(f"END RequestId: {request_id}")
 
-    def report(self, request_id: str, duration_ms: float, memory_mb: int, max_memory_used_mb: int,
-               init_duration_ms: float | None = None, status: str | None = None,
-               error_type: str | None = None) -> None:
-        self._write(format_report(request_id, duration_ms, memory_mb, max_memory_used_mb,
-                                  init_duration_ms, status, error_type))
+    def report(
+        self,
+        request_id: str,
+        duration_ms: float,
+        memory_mb: int,
+        max_memory_used_mb: int,
+        init_duration_ms: float | None = None,
+        status: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        self._write(
+            format_report(request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type)
+        )
 
 
-def format_report(request_id: str, duration_ms: float, memory_mb: int, max_memory_used_mb: int,
-                  init_duration_ms: float | None = None, status: str | None = None,
-                  error_type: str | None = None) -> str:
+def format_report(
+    request_id: str,
+    duration_ms: float,
+    memory_mb: int,
+    max_memory_used_mb: int,
+    init_duration_ms: float | None = None,
+    status: str | None = None,
+    error_type: str | None = None,
+) -> str:
     """A REPORT line, fields tab-separated as Lambda prints them."""
-    fields = [f"REPORT RequestId: {request_id}", f"Duration: {duration_ms:.2f} ms",
-              f"Billed Duration: {max(1, math.ceil(duration_ms))} ms", f"Memory Size: {memory_mb} MB",
-              f"Max Memory Used: {max_memory_used_mb} MB"]
+    fields = [
+        f"REPORT RequestId: {request_id}",
+        f"Duration: {duration_ms:.2f} ms",
+        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms",
+        f"Memory Size: {memory_mb} MB",
+        f"Max Memory Used: {max_memory_used_mb} MB",
+    ]
     if init_duration_ms is not None:
         fields.append(f"Init Duration: {init_duration_ms:.2f} ms")
     if status:

@@ -39,7 +39,7 @@ class RuntimeAPI:
         path = exchange.path
         if not path.startswith(PREFIX):
             return await _refuse(exchange, 404, documents.NOT_FOUND)
-        route = path[len(PREFIX):]
+        route = path[len(PREFIX) :]
         if route == "invocation/next":
             if exchange.method != "GET":
                 return await _refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
@@ -61,8 +61,13 @@ class RuntimeAPI:
         instance = sandbox.current
         if instance is None or not instance.alive or instance.retiring:
             # A process the emulator has given up on (after a timeout or an init error): tell it to exit.
-            return exchange.respond(500, JSON, documents.error_document(
-                "Runtime.Unavailable", "Container error. Non-recoverable state. Runtime should exit promptly."))
+            return exchange.respond(
+                500,
+                JSON,
+                documents.error_document(
+                    "Runtime.Unavailable", "Container error. Non-recoverable state. Runtime should exit promptly."
+                ),
+            )
         if instance.initialized_at is None:
             instance.initialized_at = time.monotonic()
             instance.measure_memory()  # the init peak, in case the process dies before its first report
@@ -220,10 +225,13 @@ async def _read_limited_body(exchange: Exchange, invocation: Invocation) -> byte
 
 
 def _truncated(invocation: Invocation) -> None:
-    invocation.fail(documents.error_document(
-        "Runtime.TruncatedResponse",
-        f"RequestId: {invocation.request_id} Error: the runtime's connection closed during its response"),
-        error_type="Runtime.TruncatedResponse")
+    invocation.fail(
+        documents.error_document(
+            "Runtime.TruncatedResponse",
+            f"RequestId: {invocation.request_id} Error: the runtime's connection closed during its response",
+        ),
+        error_type="Runtime.TruncatedResponse",
+    )
 
 
 def _invoker_error_content_type(content_type: str | None) -> str:

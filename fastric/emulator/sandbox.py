@@ -21,7 +21,7 @@ import os
 import signal
 import time
 from collections import OrderedDict, deque
-from typing import Callable
+from collections.abc import Callable
 
 from . import documents
 from .config import FunctionConfig
@@ -42,8 +42,9 @@ class Failure:
         self.status = status
 
     def apply(self, invocation: Invocation) -> None:
-        invocation.fail(self.build(invocation.request_id), status=self.status, report_status="error",
-                        error_type=self.error_type)
+        invocation.fail(
+            self.build(invocation.request_id), status=self.status, report_status="error", error_type=self.error_type
+        )
 
 
 class Instance:
@@ -147,13 +148,20 @@ class Sandbox:
         config = self.config
         try:
             process = await asyncio.create_subprocess_exec(
-                *config.command, cwd=config.task_root, env=config.environment(self.runtime_api),
-                stdin=asyncio.subprocess.DEVNULL, stdout=2, stderr=2, start_new_session=True)
+                *config.command,
+                cwd=config.task_root,
+                env=config.environment(self.runtime_api),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=2,
+                stderr=2,
+                start_new_session=True,
+            )
         except OSError as error:
             reason = f"fork/exec {config.command[0]}: {(error.strerror or str(error)).lower()}"
             self.log.note(f"cannot start the bootstrap: {reason}")
-            return Failure("Runtime.InvalidEntrypoint",
-                           lambda request_id: documents.invalid_entrypoint(request_id, reason))
+            return Failure(
+                "Runtime.InvalidEntrypoint", lambda request_id: documents.invalid_entrypoint(request_id, reason)
+            )
         instance = Instance(process)
         self.current = instance
         self.log.note(f"bootstrap started (pid {instance.pid}): {' '.join(config.command)}")
@@ -193,8 +201,9 @@ class Sandbox:
         if not self._closing:
             self.log.note(f"bootstrap (pid {instance.pid}) exited: {documents.exit_reason(returncode)}")
         for invocation in list(instance.inflight.values()):
-            Failure("Runtime.ExitError",
-                    lambda request_id: documents.runtime_exit(request_id, returncode)).apply(invocation)
+            Failure("Runtime.ExitError", lambda request_id: documents.runtime_exit(request_id, returncode)).apply(
+                invocation
+            )
         queued = [invocation for invocation in instance.queued if not invocation.finished]
         instance.queued.clear()
         if instance.initialized_at is None and instance.init_error is None:
@@ -228,8 +237,9 @@ class Sandbox:
         finally:
             timer.cancel()
         if not invocation.finished:  # the emulator is closing
-            Failure("Sandbox.Reset", lambda request_id: documents.sandbox_reset(request_id, "emulator stopped")
-                    ).apply(invocation)
+            Failure("Sandbox.Reset", lambda request_id: documents.sandbox_reset(request_id, "emulator stopped")).apply(
+                invocation
+            )
         self._report(invocation, instance)
 
     def dispatched(self, instance: Instance, invocation: Invocation) -> None:
@@ -249,12 +259,17 @@ class Sandbox:
     def _time_out(self, invocation: Invocation) -> None:
         if invocation.finished:
             return
-        invocation.fail(documents.timed_out(invocation.request_id, self.config.timeout),
-                        report_status="timeout", error_type="Sandbox.Timedout")
+        invocation.fail(
+            documents.timed_out(invocation.request_id, self.config.timeout),
+            report_status="timeout",
+            error_type="Sandbox.Timedout",
+        )
         instance = invocation.instance
         if instance is not None and instance.alive:
-            self.log.note(f"{invocation.request_id} timed out after {self.config.timeout:.2f} seconds: "
-                          f"killing the bootstrap (pid {instance.pid}); the next invoke starts a fresh one")
+            self.log.note(
+                f"{invocation.request_id} timed out after {self.config.timeout:.2f} seconds: "
+                f"killing the bootstrap (pid {instance.pid}); the next invoke starts a fresh one"
+            )
             self.retire(instance, signal.SIGKILL)
 
     def retire(self, instance: Instance, signum: int | None) -> None:
@@ -288,11 +303,22 @@ class Sandbox:
         began = invocation.dispatched_at or invocation.started_at
         duration_ms = max(0.0, (invocation.finished_at or time.monotonic()) - began) * 1000
         init_ms = None
-        if instance is not None and invocation.dispatched_at and not instance.init_reported \
-                and instance.initialized_at is not None:
+        if (
+            instance is not None
+            and invocation.dispatched_at
+            and not instance.init_reported
+            and instance.initialized_at is not None
+        ):
             instance.init_reported = True
             init_ms = (instance.initialized_at - instance.spawned_at) * 1000
         memory = instance.measure_memory() if instance is not None else 0
         self.log.end(request_id)
-        self.log.report(request_id, duration_ms, self.config.memory_mb, memory, init_ms,
-                        invocation.report_status, invocation.report_error_type)
+        self.log.report(
+            request_id,
+            duration_ms,
+            self.config.memory_mb,
+            memory,
+            init_ms,
+            invocation.report_status,
+            invocation.report_error_type,
+        )

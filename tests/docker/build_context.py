@@ -35,7 +35,7 @@ def compile_pattern(pattern: str) -> re.Pattern:
             end = pattern.find("]", index + 1)
             if end < 0:
                 raise ValueError(f"bad .dockerignore pattern {pattern!r}")
-            body = pattern[index + 1:end]
+            body = pattern[index + 1 : end]
             regex += "[" + ("^" + body[1:] if body.startswith("!") else body) + "]"
             index = end
         elif char == "\\" and index + 1 < len(pattern):

@@ -145,7 +145,7 @@ def _take_flags(rest: str) -> tuple[list[tuple[str, str]], str]:
         if not match:
             raise DockerfileError(f"cannot parse flag in {rest!r}")
         flags.append((match.group(1), match.group(2) if match.group(2) is not None else "true"))
-        rest = rest[match.end():]
+        rest = rest[match.end() :]
     return flags, rest.strip()
 
 
@@ -161,8 +161,10 @@ def _exec_form(keyword: str, rest: str) -> list[str] | None:
     return value
 
 
-_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<op>[-+])(?P<word>[^}]*))?\}"
-                       r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+_VARIABLE = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<op>[-+])(?P<word>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 def expand(text: str, env: dict[str, str]) -> str:
@@ -206,7 +208,7 @@ def split_words(text: str, env: dict[str, str]) -> list[str]:
             end = text.find("'", index + 1)
             if end < 0:
                 raise DockerfileError(f"unterminated quote in {text!r}")
-            word.append(text[index + 1:end])
+            word.append(text[index + 1 : end])
             index = end + 1
         elif char == '"':
             index += 1

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_context import context_files
-from dockerfile_syntax import Dockerfile, DockerfileError, Instruction, expand, parse, parse_arg, parse_env, \
-    split_words
+from dockerfile_syntax import Dockerfile, DockerfileError, Instruction, expand, parse, parse_arg, parse_env, split_words
 from namespaces import Bind, container_command, host_path
 from rootfs import BaseImage
 
@@ -67,8 +66,15 @@ def host_network_settings() -> tuple[tuple[Bind, ...], dict[str, str]]:
 class Builder:
     """Builds the stages of `dockerfile` from `context` under `work_dir`."""
 
-    def __init__(self, dockerfile: Path, context: Path, work_dir: Path, base_factory: BaseFactory,
-                 run_binds: tuple[Bind, ...] = (), run_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        dockerfile: Path,
+        context: Path,
+        work_dir: Path,
+        base_factory: BaseFactory,
+        run_binds: tuple[Bind, ...] = (),
+        run_env: dict[str, str] | None = None,
+    ):
         self.dockerfile: Dockerfile = parse(dockerfile.read_text())
         self.context = context
         self.context_files = context_files(context)
@@ -102,8 +108,9 @@ class Builder:
         if reference in self.stages:
             parent = self.stages[reference]
             _copy_tree(parent.root, root)
-            image = Image(root, dict(parent.env), parent.workdir, list(parent.entrypoint), list(parent.cmd),
-                          parent.user)
+            image = Image(
+                root, dict(parent.env), parent.workdir, list(parent.entrypoint), list(parent.cmd), parent.user
+            )
         else:
             if reference not in self._bases:
                 self._bases[reference] = self.base_factory(reference, self.work_dir / f"base-{len(self._bases)}")
@@ -155,8 +162,11 @@ class Builder:
         unsupported = {name for name, _ in instruction.flags} - {"from"}
         if unsupported:
             raise DockerfileError(f"line {instruction.line}: COPY flags {sorted(unsupported)} are not supported")
-        words = [expand(word, scope) for word in instruction.exec_form] if instruction.exec_form is not None \
+        words = (
+            [expand(word, scope) for word in instruction.exec_form]
+            if instruction.exec_form is not None
             else split_words(instruction.text, scope)
+        )
         if len(words) < 2:
             raise DockerfileError(f"line {instruction.line}: COPY needs a source and a destination")
         *sources, dest = words
@@ -182,13 +192,14 @@ class Builder:
         if pattern == ".":
             return [(str(self.context / f), f, True) for f in self.context_files]
         if any(char in pattern for char in "*?["):
-            matched = [f for f in self.context_files if fnmatch.fnmatchcase(f, pattern) and
-                       f.count("/") == pattern.count("/")]
+            matched = [
+                f for f in self.context_files if fnmatch.fnmatchcase(f, pattern) and f.count("/") == pattern.count("/")
+            ]
             return [(str(self.context / f), f, False) for f in matched]
         if pattern in self.context_files:
             return [(str(self.context / pattern), pattern, False)]
         prefix = pattern + "/"
-        return [(str(self.context / f), f[len(prefix):], True) for f in self.context_files if f.startswith(prefix)]
+        return [(str(self.context / f), f[len(prefix) :], True) for f in self.context_files if f.startswith(prefix)]
 
     def _stage_entries(self, stage_name: str, source: str) -> list[tuple[str, str, bool]]:
         if any(char in source for char in "*?["):
@@ -211,29 +222,39 @@ class Builder:
                 raise DockerfileError(f"line {instruction.line}: RUN --{name} is not supported")
             options = dict(item.partition("=")[::2] for item in value.split(","))
             if options.get("type") != "bind" or set(options) - {"type", "from", "source", "target", "rw", "ro"}:
-                raise DockerfileError(f"line {instruction.line}: only RUN --mount=type=bind,from=,source=,target= "
-                                      f"is supported, not {value!r}")
+                raise DockerfileError(
+                    f"line {instruction.line}: only RUN --mount=type=bind,from=,source=,target= "
+                    f"is supported, not {value!r}"
+                )
             source_root = self.stages[options["from"]].root if "from" in options else self.context
             target = host_path(image.root, options["target"])
             if not os.path.exists(target):
                 os.makedirs(target)
                 created.append(target)
-            binds.append(Bind(host_path(source_root, options.get("source", "/")), options["target"],
-                              readonly="rw" not in options))
+            binds.append(
+                Bind(
+                    host_path(source_root, options.get("source", "/")), options["target"], readonly="rw" not in options
+                )
+            )
         argv = instruction.exec_form if instruction.exec_form is not None else ["/bin/sh", "-c", instruction.text]
         env = {**self.run_env, **args, **image.env}
         env.setdefault("HOME", "/root")
         try:
-            result = subprocess.run(container_command(image.root, argv, env=env, cwd=image.workdir,
-                                                      user=image.user, binds=tuple(binds)),
-                                    capture_output=True, text=True, timeout=600)
+            result = subprocess.run(
+                container_command(image.root, argv, env=env, cwd=image.workdir, user=image.user, binds=tuple(binds)),
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
         finally:
             for target in reversed(created):
                 os.rmdir(target)  # BuildKit leaves no mount point behind either
         image.log.append(result.stdout + result.stderr)
         if result.returncode != 0:
-            raise RuntimeError(f"line {instruction.line}: RUN failed with {result.returncode}:\n"
-                               f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+            raise RuntimeError(
+                f"line {instruction.line}: RUN failed with {result.returncode}:\n"
+                f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
 
 
 def _command(instruction: Instruction) -> list[str]:

@@ -35,8 +35,9 @@ def missing_prerequisites() -> str | None:
     for tool in ("unshare", "nsenter", "chroot", "mount", "ip"):
         if not shutil.which(tool):
             return f"needs the `{tool}` command"
-    probe = subprocess.run(["unshare", "--mount", "--pid", "--net", "--fork", "--kill-child", "true"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "--mount", "--pid", "--net", "--fork", "--kill-child", "true"], capture_output=True, text=True
+    )
     if probe.returncode != 0:
         return f"cannot create namespaces here: {probe.stderr.strip()}"
     return None
@@ -70,9 +71,18 @@ def host_path(root: str | Path, path: str) -> str:
     return os.path.join(root, *resolved)
 
 
-def container_command(root: str | Path, argv: list[str], *, env: dict[str, str], cwd: str = "/",
-                      user: str | None = None, binds: tuple[Bind, ...] = (), readonly_root: bool = False,
-                      tmpfs_tmp: bool = False, own_network: bool = False) -> list[str]:
+def container_command(
+    root: str | Path,
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    cwd: str = "/",
+    user: str | None = None,
+    binds: tuple[Bind, ...] = (),
+    readonly_root: bool = False,
+    tmpfs_tmp: bool = False,
+    own_network: bool = False,
+) -> list[str]:
     """The host command that runs `argv` in `root` with exactly `env`, in `cwd`, as `user` ("uid:gid").
 
     `readonly_root` and `tmpfs_tmp` reproduce Lambda's sandbox (read-only file system, writable /tmp);
@@ -82,8 +92,7 @@ def container_command(root: str | Path, argv: list[str], *, env: dict[str, str],
     steps = ["set -eu"]
     if readonly_root:
         steps += [f"mount --bind {_q(root)} {_q(root)}", f"mount -o remount,bind,ro {_q(root)}"]
-    steps += [f"mount -t proc proc {_q(host_path(root, '/proc'))}",
-              f"mount --rbind /dev {_q(host_path(root, '/dev'))}"]
+    steps += [f"mount -t proc proc {_q(host_path(root, '/proc'))}", f"mount --rbind /dev {_q(host_path(root, '/dev'))}"]
     if tmpfs_tmp:
         steps.append(f"mount -t tmpfs -o mode=1777 tmpfs {_q(host_path(root, '/tmp'))}")
     for bind in binds:
@@ -105,8 +114,18 @@ def container_command(root: str | Path, argv: list[str], *, env: dict[str, str],
 def network_namespace_command(argv: list[str]) -> list[str]:
     """The host command that runs `argv` (no chroot) in its own network namespace with only loopback up, so a
     server it starts on 0.0.0.0:8080 collides with nothing on the host."""
-    return ["unshare", "--net", "--fork", "--kill-child", "--", "/bin/sh", "-c", 'ip link set lo up && exec "$@"',
-            "sh", *argv]
+    return [
+        "unshare",
+        "--net",
+        "--fork",
+        "--kill-child",
+        "--",
+        "/bin/sh",
+        "-c",
+        'ip link set lo up && exec "$@"',
+        "sh",
+        *argv,
+    ]
 
 
 def _q(word: str) -> str:
@@ -117,8 +136,15 @@ class ContainerProcess:
     """A command started with `container_command` or `network_namespace_command`, its output going to files
     under `log_dir`."""
 
-    def __init__(self, command: list[str], log_dir: Path, name: str, *, env: dict[str, str] | None = None,
-                 cwd: str | Path | None = None):
+    def __init__(
+        self,
+        command: list[str],
+        log_dir: Path,
+        name: str,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+    ):
         self.stdout_path = log_dir / f"{name}.stdout"
         self.stderr_path = log_dir / f"{name}.stderr"
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
@@ -154,8 +180,10 @@ class ContainerProcess:
         self.proc.wait(10)
 
     def output(self) -> str:
-        return (f"stdout:\n{self.stdout_path.read_text(errors='replace')}\n"
-                f"stderr:\n{self.stderr_path.read_text(errors='replace')}")
+        return (
+            f"stdout:\n{self.stdout_path.read_text(errors='replace')}\n"
+            f"stderr:\n{self.stderr_path.read_text(errors='replace')}"
+        )
 
     def __enter__(self) -> ContainerProcess:
         return self
@@ -188,8 +216,12 @@ json.dump({"status": status, "headers": headers, "body": data.decode("utf-8", "r
 def post_in_network_of(pid: int, url: str, body: bytes, timeout: float = 20.0) -> dict:
     """POST `body` to `url` from inside the network namespace of `pid`, retrying until the server accepts the
     connection; returns {"status", "headers", "body"}."""
-    result = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "--", sys.executable, "-c", _HTTP_CLIENT,
-                             url, str(timeout)], input=body, capture_output=True, timeout=timeout + 10)
+    result = subprocess.run(
+        ["nsenter", f"--net=/proc/{pid}/ns/net", "--", sys.executable, "-c", _HTTP_CLIENT, url, str(timeout)],
+        input=body,
+        capture_output=True,
+        timeout=timeout + 10,
+    )
     if result.returncode != 0:
         raise AssertionError(f"POST {url} failed: {result.stderr.decode(errors='replace')}")
     return json.loads(result.stdout)

@@ -23,9 +23,25 @@ from namespaces import container_command
 # The packages python:*-slim-bookworm keeps besides minbase: its own three, and those providing the shared
 # libraries of CPython's extension modules (tkinter aside), as its Dockerfile computes with ldd + dpkg.
 SLIM_PACKAGES = {
-    "bookworm": ["ca-certificates", "netbase", "tzdata", "libffi8", "libssl3", "libsqlite3-0", "libncursesw6",
-                 "libreadline8", "libuuid1", "libnsl2", "libgssapi-krb5-2", "libbz2-1.0", "liblzma5", "zlib1g",
-                 "libexpat1", "libgdbm6", "libdb5.3"],
+    "bookworm": [
+        "ca-certificates",
+        "netbase",
+        "tzdata",
+        "libffi8",
+        "libssl3",
+        "libsqlite3-0",
+        "libncursesw6",
+        "libreadline8",
+        "libuuid1",
+        "libnsl2",
+        "libgssapi-krb5-2",
+        "libbz2-1.0",
+        "liblzma5",
+        "zlib1g",
+        "libexpat1",
+        "libgdbm6",
+        "libdb5.3",
+    ],
 }
 
 IMPORT_CHECK = "import bz2, ctypes, curses, dbm, hashlib, lzma, readline, sqlite3, ssl, uuid, zlib"
@@ -51,12 +67,15 @@ def parse_python_slim(reference: str) -> tuple[str, str]:
 def find_cpython(version: str) -> Path | None:
     """The prefix of a CPython `version` (X.Y) built from source on this machine (pyenv), newest patch first."""
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-    candidates = sorted(glob.glob(os.path.join(pyenv_root, "versions", f"{version}.*")),
-                        key=lambda p: [int(x) if x.isdigit() else x for x in re.split(r"[.]", os.path.basename(p))],
-                        reverse=True)
+    candidates = sorted(
+        glob.glob(os.path.join(pyenv_root, "versions", f"{version}.*")),
+        key=lambda p: [int(x) if x.isdigit() else x for x in re.split(r"[.]", os.path.basename(p))],
+        reverse=True,
+    )
     for prefix in candidates:
-        if re.fullmatch(rf"{re.escape(version)}\.\d+", os.path.basename(prefix)) and \
-                os.path.exists(os.path.join(prefix, "bin", f"python{version}")):
+        if re.fullmatch(rf"{re.escape(version)}\.\d+", os.path.basename(prefix)) and os.path.exists(
+            os.path.join(prefix, "bin", f"python{version}")
+        ):
             return Path(prefix)
     return None
 
@@ -86,11 +105,15 @@ def make_python_slim(reference: str, dest: Path, *, cache_dir: Path | None = Non
     cpython = find_cpython(version)
     if cpython is None:
         raise FileNotFoundError(f"no CPython {version} built from source on this machine (pyenv install {version})")
-    image = BaseImage(dest, env={
-        "PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "LANG": "C.UTF-8",
-        "PYTHON_VERSION": cpython.name,
-    }, cmd=["python3"])
+    image = BaseImage(
+        dest,
+        env={
+            "PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "PYTHON_VERSION": cpython.name,
+        },
+        cmd=["python3"],
+    )
     cached = cache_dir / f"python-{cpython.name}-slim-{release}.tar" if cache_dir else None
     if cached and cached.exists():
         dest.mkdir(parents=True)
@@ -105,8 +128,7 @@ def make_python_slim(reference: str, dest: Path, *, cache_dir: Path | None = Non
 
 
 def _debootstrap(release: str, dest: Path) -> None:
-    command = ["debootstrap", "--variant=minbase", f"--include={','.join(SLIM_PACKAGES[release])}",
-               release, str(dest)]
+    command = ["debootstrap", "--variant=minbase", f"--include={','.join(SLIM_PACKAGES[release])}", release, str(dest)]
     mirror = host_debian_mirror()
     if mirror:
         command.append(mirror)
@@ -126,15 +148,28 @@ def _install_cpython(cpython: Path, version: str, image: BaseImage) -> None:
     site_packages = f"./lib/python{version}/site-packages"
     # What the official image deletes after its build: test suites, bytecode and the static library.
     pruned = ["test", "tests", "idle_test", "*.pyc", "*.pyo", "libpython*.a"]
-    pack = subprocess.Popen(["tar", "-C", str(cpython), f"--exclude={site_packages}/*", "--exclude=./bin/pip*",
-                             *(f"--exclude={name}" for name in pruned), "-cf", "-", "."], stdout=subprocess.PIPE)
+    pack = subprocess.Popen(
+        [
+            "tar",
+            "-C",
+            str(cpython),
+            f"--exclude={site_packages}/*",
+            "--exclude=./bin/pip*",
+            *(f"--exclude={name}" for name in pruned),
+            "-cf",
+            "-",
+            ".",
+        ],
+        stdout=subprocess.PIPE,
+    )
     subprocess.run(["tar", "-C", str(local), "--no-same-owner", "-xf", "-"], stdin=pack.stdout, check=True)
     pack.stdout.close()
     if pack.wait() != 0:
         raise RuntimeError(f"copying {cpython} failed")
     env = dict(image.env, HOME="/root")
     script = f"ldconfig && python3 -m ensurepip --default-pip && python3 -c '{IMPORT_CHECK}'"
-    result = subprocess.run(container_command(image.root, ["/bin/sh", "-c", script], env=env),
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        container_command(image.root, ["/bin/sh", "-c", script], env=env), capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise RuntimeError(f"setting up CPython in the root failed:\n{result.stdout}\n{result.stderr}")

@@ -24,8 +24,11 @@ LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/")
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without Lambda variables, plus `extra`."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "_LAMBDA", "_HANDLER", "LAMBDA_", "_X_AMZN", "PROBE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "_LAMBDA", "_HANDLER", "LAMBDA_", "_X_AMZN", "PROBE_"))
+    }
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra)
     return env
@@ -45,9 +48,14 @@ class EmulatorProcess:
     """`python -m fastric emulate --port 0 ARGS...`, with its stderr collected line by line."""
 
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None):
-        self.proc = subprocess.Popen([sys.executable, "-m", "fastric", "emulate", "--port", "0", *args], cwd=cwd,
-                                     env=env or clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fastric", "emulate", "--port", "0", *args],
+            cwd=cwd,
+            env=env or clean_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.lines: list[str] = []
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -88,16 +96,27 @@ class EmulatorProcess:
     def connection(self, timeout: float = 30.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
-    def invoke(self, event=None, *, body: bytes | None = None, headers: dict[str, str] | None = None,
-               conn: http.client.HTTPConnection | None = None, timeout: float = 30.0) -> Response:
+    def invoke(
+        self,
+        event=None,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        conn: http.client.HTTPConnection | None = None,
+        timeout: float = 30.0,
+    ) -> Response:
         """POST to the invoke endpoint, as `curl -XPOST URL -d EVENT` does."""
         if body is None:
             body = json.dumps(event if event is not None else {}).encode()
         own = conn is None
         conn = conn or self.connection(timeout)
         try:
-            conn.request("POST", INVOKE_PATH, body=body,
-                         headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+            conn.request(
+                "POST",
+                INVOKE_PATH,
+                body=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+            )
             response = conn.getresponse()
             return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
         finally:
@@ -105,8 +124,9 @@ class EmulatorProcess:
                 conn.close()
 
     def report_for(self, request_id: str, timeout: float = 10.0) -> str | None:
-        return self.wait_for(lambda line: line if line.startswith(f"REPORT RequestId: {request_id}\t") else None,
-                             timeout)
+        return self.wait_for(
+            lambda line: line if line.startswith(f"REPORT RequestId: {request_id}\t") else None, timeout
+        )
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -120,7 +140,6 @@ class EmulatorProcess:
         self.proc.stdout.close()
         self.proc.stderr.close()
         return self.proc.returncode
-
 
 
 def pid_alive(pid: int) -> bool:

@@ -19,9 +19,20 @@ BASE = "/2018-06-01/runtime"
 NOTES = []
 WORKERS = int(os.environ.get("PROBE_WORKERS") or os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY") or 1)
 BARRIER = threading.Barrier(WORKERS, timeout=float(os.environ.get("PROBE_BARRIER_TIMEOUT") or 10))
-ENV_NAMES = ("AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-             "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_INITIALIZATION_TYPE",
-             "AWS_LAMBDA_MAX_CONCURRENCY", "AWS_REGION", "AWS_DEFAULT_REGION", "LAMBDA_TASK_ROOT", "_HANDLER", "TZ")
+ENV_NAMES = (
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_MAX_CONCURRENCY",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "LAMBDA_TASK_ROOT",
+    "_HANDLER",
+    "TZ",
+)
 
 
 def connect():
@@ -63,7 +74,9 @@ def stream(conn, request_id, chunks, gate=None, error=None, content_type="text/p
     if error is not None:
         encoded = base64.b64encode(json.dumps(error).encode())
         trailers = b"Lambda-Runtime-Function-Error-Type: %s\r\nLambda-Runtime-Function-Error-Body: %s\r\n" % (
-            error["errorType"].encode(), encoded)
+            error["errorType"].encode(),
+            encoded,
+        )
     conn.send(b"0\r\n" + trailers + b"\r\n")
     response = conn.getresponse()
     return [response.status, json.loads(response.read())]
@@ -77,8 +90,12 @@ def handle(conn, request_id, headers, event):
         return post_json(conn, f"{path}/response", value)
 
     if action == "error":
-        post_json(conn, f"{path}/error", {"errorMessage": "boom", "errorType": "ProbeError"},
-                  {"Lambda-Runtime-Function-Error-Type": "Unhandled"})
+        post_json(
+            conn,
+            f"{path}/error",
+            {"errorMessage": "boom", "errorType": "ProbeError"},
+            {"Lambda-Runtime-Function-Error-Type": "Unhandled"},
+        )
     elif action == "sleep":
         time.sleep(event["seconds"])
         reply({"slept": event["seconds"], "pid": os.getpid()})
@@ -94,16 +111,18 @@ def handle(conn, request_id, headers, event):
         NOTES.append(outcome(reply({"second": True})))
         NOTES.append(outcome(post_json(conn, f"{path}/error", {"errorType": "Late", "errorMessage": ""})))
     elif action == "big_response":
-        NOTES.append(outcome(call(conn, "POST", f"{path}/response", b"x" * event["size"],
-                                  {"Content-Type": "text/plain"})))
+        NOTES.append(
+            outcome(call(conn, "POST", f"{path}/response", b"x" * event["size"], {"Content-Type": "text/plain"}))
+        )
         if NOTES[-1][0] == 413:  # the invocation is over: posting an error now is refused
             NOTES.append(outcome(post_json(conn, f"{path}/error", {"errorType": "X", "errorMessage": ""})))
     elif action == "wrong_invocation_id":
         NOTES.append(outcome(post_json(conn, f"{path}/response", {}, {"Lambda-Runtime-Invocation-Id": "not-it"})))
         reply({"ok": True})
     elif action == "bad_mode":
-        NOTES.append(outcome(post_json(conn, f"{path}/response", {},
-                                       {"Lambda-Runtime-Function-Response-Mode": "bogus"})))
+        NOTES.append(
+            outcome(post_json(conn, f"{path}/response", {}, {"Lambda-Runtime-Function-Response-Mode": "bogus"}))
+        )
     elif action == "init_error_late":
         NOTES.append(outcome(post_json(conn, "/init/error", {"errorType": "Late", "errorMessage": ""})))
         reply({"ok": True})
@@ -140,8 +159,15 @@ def main():
     mode = os.environ.get("PROBE_INIT")
     if mode == "error":
         conn = connect()
-        print(post_json(conn, "/init/error", {"errorMessage": "cannot init", "errorType": "Runtime.ProbeInit"},
-                        {"Lambda-Runtime-Function-Error-Type": "Runtime.ProbeInit"})[0], file=sys.stderr)
+        print(
+            post_json(
+                conn,
+                "/init/error",
+                {"errorMessage": "cannot init", "errorType": "Runtime.ProbeInit"},
+                {"Lambda-Runtime-Function-Error-Type": "Runtime.ProbeInit"},
+            )[0],
+            file=sys.stderr,
+        )
         sys.exit(1)
     if mode == "exit":
         sys.exit(7)

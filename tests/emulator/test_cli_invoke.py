@@ -13,8 +13,14 @@ EXPECTED_SEED_BODY = 'queryStringParameters, {"foo": "bar"}'
 
 
 def fastric_invoke(*args: str, stdin: bytes | None = None, cwd=EXAMPLES, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fastric", "invoke", *args], cwd=cwd, input=stdin,
-                          env=env or clean_env(), capture_output=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "fastric", "invoke", *args],
+        cwd=cwd,
+        input=stdin,
+        env=env or clean_env(),
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def test_readme_first_command_prints_the_example_response():

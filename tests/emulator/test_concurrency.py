@@ -56,8 +56,9 @@ def test_without_concurrency_the_barrier_breaks(emulator):
 
 
 def test_concurrency_from_the_environment_with_awslambdaric_workers(emulator):
-    emu = emulator("--", sys.executable, "-m", "awslambdaric", "app.handler",
-                   env=clean_env(AWS_LAMBDA_MAX_CONCURRENCY="2"))
+    emu = emulator(
+        "--", sys.executable, "-m", "awslambdaric", "app.handler", env=clean_env(AWS_LAMBDA_MAX_CONCURRENCY="2")
+    )
     responses = invoke_all(emu, [{"queryStringParameters": {"n": str(n)}} for n in range(6)])
     assert [r.status for r in responses] == [200] * 6
     assert [r.json()["body"] for r in responses] == [f'queryStringParameters, {{"n": "{n}"}}' for n in range(6)]

@@ -12,8 +12,10 @@ from emulator_process import PROBE, clean_env, pid_alive
 
 LIMIT = 6_291_556
 INVALID_REQUEST_ID = {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
-TOO_LARGE = {"errorMessage": "Exceeded maximum allowed payload size (6291556 bytes).",
-             "errorType": "RequestEntityTooLarge"}
+TOO_LARGE = {
+    "errorMessage": "Exceeded maximum allowed payload size (6291556 bytes).",
+    "errorType": "RequestEntityTooLarge",
+}
 
 
 def notes(emu):
@@ -77,8 +79,9 @@ def test_init_error_after_init_gets_403(emulator):
 def test_invalid_response_mode(emulator):
     emu = emulator("--", *PROBE)
     assert_function_error(emu.invoke({"action": "bad_mode"}), "Runtime.InvalidResponseModeHeader")
-    assert notes(emu) == [[400, {"errorMessage": "Invalid function response mode",
-                                 "errorType": "InvalidFunctionResponseMode"}]]
+    assert notes(emu) == [
+        [400, {"errorMessage": "Invalid function response mode", "errorType": "InvalidFunctionResponseMode"}]
+    ]
 
 
 def test_response_at_the_limit_passes_and_one_byte_more_is_413(emulator):
@@ -92,8 +95,11 @@ def test_response_at_the_limit_passes_and_one_byte_more_is_413(emulator):
 
 
 def notes_403_body():
-    return {"errorMessage": "State transition from RuntimeResponseSentState to InvocationErrorResponse failed for "
-                            "runtime. Error: State transition is not allowed", "errorType": "InvalidStateTransition"}
+    return {
+        "errorMessage": "State transition from RuntimeResponseSentState to InvocationErrorResponse failed for "
+        "runtime. Error: State transition is not allowed",
+        "errorType": "InvalidStateTransition",
+    }
 
 
 def test_request_over_the_limit_is_413_and_never_truncated(emulator):
@@ -112,8 +118,10 @@ def test_request_over_the_limit_is_413_and_never_truncated(emulator):
 def test_oversized_request_with_expect_continue_is_refused_before_the_body(emulator):
     emu = emulator("--", *PROBE)
     with socket.create_connection(("127.0.0.1", emu.port), timeout=10) as sock:
-        sock.sendall(b"POST /2015-03-31/functions/function/invocations HTTP/1.1\r\nHost: x\r\n"
-                     b"Content-Length: 7000000\r\nExpect: 100-continue\r\n\r\n")
+        sock.sendall(
+            b"POST /2015-03-31/functions/function/invocations HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 7000000\r\nExpect: 100-continue\r\n\r\n"
+        )
         answer = b""
         while b"\r\n\r\n" not in answer:
             answer += sock.recv(65536)
@@ -179,8 +187,13 @@ def test_missing_bootstrap_is_invalid_entrypoint(emulator, tmp_path):
 
 
 def test_no_bootstrap_at_all_is_a_usage_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "fastric", "emulate", "--port", "0"], cwd=tmp_path,
-                            env=clean_env(), capture_output=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "fastric", "emulate", "--port", "0"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert b"no bootstrap" in result.stderr
 

@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from emulator_process import EXAMPLES, INVOKE_PATH, PROBE, clean_env, pid_alive
 
 SEED_EVENT = {"queryStringParameters": {"foo": "bar"}}
@@ -73,15 +72,28 @@ def test_shell_script_bootstrap_with_curl(emulator):
 
 
 def test_next_headers_and_environment(emulator, tmp_path):
-    emu = emulator("--timeout", "120", "--memory", "256", "--function-name", "probe-fn", "--", *PROBE,
-                   cwd=tmp_path, env=clean_env(AWS_REGION="eu-west-1"))
+    emu = emulator(
+        "--timeout",
+        "120",
+        "--memory",
+        "256",
+        "--function-name",
+        "probe-fn",
+        "--",
+        *PROBE,
+        cwd=tmp_path,
+        env=clean_env(AWS_REGION="eu-west-1"),
+    )
     client_context = {"client": {"installation_id": "i-1"}, "custom": {"k": "v"}, "env": {}}
-    response = emu.invoke({"x": 1}, headers={
-        "X-Amz-Client-Context": base64.b64encode(json.dumps(client_context).encode()).decode(),
-        "X-Amz-Tenant-Id": "tenant-7",
-        "X-Amzn-Trace-Id": "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
-        "X-Amz-Cognito-Identity": '{"cognitoIdentityId":"id-1","cognitoIdentityPoolId":"pool-1"}',
-    })
+    response = emu.invoke(
+        {"x": 1},
+        headers={
+            "X-Amz-Client-Context": base64.b64encode(json.dumps(client_context).encode()).decode(),
+            "X-Amz-Tenant-Id": "tenant-7",
+            "X-Amzn-Trace-Id": "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
+            "X-Amz-Cognito-Identity": '{"cognitoIdentityId":"id-1","cognitoIdentityPoolId":"pool-1"}',
+        },
+    )
     assert response.status == 200
     seen = response.json()
     headers = {k.lower(): v for k, v in seen["headers"].items()}
@@ -97,12 +109,18 @@ def test_next_headers_and_environment(emulator, tmp_path):
     # The deadline is the invoke time plus the 120 s timeout (checked loosely against this clock).
     assert 100_000 < int(headers["lambda-runtime-deadline-ms"]) - time.time() * 1000 <= 120_000
     assert seen["env"] == {
-        "AWS_LAMBDA_FUNCTION_NAME": "probe-fn", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/probe-fn",
+        "AWS_LAMBDA_FUNCTION_NAME": "probe-fn",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/probe-fn",
         "AWS_LAMBDA_LOG_STREAM_NAME": seen["env"]["AWS_LAMBDA_LOG_STREAM_NAME"],
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand", "AWS_LAMBDA_MAX_CONCURRENCY": None,
-        "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "LAMBDA_TASK_ROOT": str(tmp_path),
-        "_HANDLER": str(PROBE[-1]), "TZ": ":UTC",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_MAX_CONCURRENCY": None,
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "LAMBDA_TASK_ROOT": str(tmp_path),
+        "_HANDLER": str(PROBE[-1]),
+        "TZ": ":UTC",
     }
     assert "[$LATEST]" in seen["env"]["AWS_LAMBDA_LOG_STREAM_NAME"]
     assert seen["cwd"] == str(tmp_path)

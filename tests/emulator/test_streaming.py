@@ -44,12 +44,12 @@ class RawResponse:
             return None
         while len(self.buffer) < size + 2:
             self._fill()
-        data, self.buffer = self.buffer[:size], self.buffer[size + 2:]
+        data, self.buffer = self.buffer[:size], self.buffer[size + 2 :]
         return data
 
     def trailers(self) -> dict[str, str]:
         found = {}
-        while (line := self.read_until(b"\r\n")):
+        while line := self.read_until(b"\r\n"):
             name, _, value = line.decode("latin-1").partition(":")
             found[name.strip().lower()] = value.strip()
         return found
@@ -58,8 +58,9 @@ class RawResponse:
 def post(emu, event) -> tuple[socket.socket, RawResponse]:
     body = json.dumps(event).encode()
     sock = socket.create_connection(("127.0.0.1", emu.port), timeout=20)
-    sock.sendall(f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-                 + body)
+    sock.sendall(
+        f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    )
     return sock, RawResponse(sock)
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sys
 
-from fastric import logs
-from fastric.connection import Connection
-from fastric.faults import describe_exception, dump_document
-from fastric.protocol import Requests
+from fastric.runtime import logs
+from fastric.runtime.faults import describe_exception, dump_document
+from fastric.runtime.wire.connection import Connection
+from fastric.runtime.wire.protocol import Requests
 
 
 class LambdaRuntimeClientError(Exception):
@@ -37,7 +37,8 @@ def run_snapstart_hooks(connection: Connection, requests: Requests) -> None:
         if response.status != 200:
             raise LambdaRuntimeClientError(
                 f"Request to Lambda Runtime '/2018-06-01/runtime/restore/next' endpoint failed. "
-                f"Reason: '{response.status}'. Response body: '{response.body!r}'")
+                f"Reason: '{response.status}'. Response body: '{response.body!r}'"
+            )
     except BaseException as exc:
         _report(connection, requests.init_error, exc, "Runtime.BeforeSnapshotError")
         sys.exit(64)
@@ -55,5 +56,6 @@ def _report(connection: Connection, build, exc: BaseException, error_type: str) 
     logs.log_error(document)
     response = connection.request(build(dump_document(document), error_type))
     if response.status != 202:
-        raise LambdaRuntimeClientError(f"Request to Lambda Runtime failed. Reason: '{response.status}'. "
-                                       f"Response body: '{response.body!r}'")
+        raise LambdaRuntimeClientError(
+            f"Request to Lambda Runtime failed. Reason: '{response.status}'. Response body: '{response.body!r}'"
+        )

@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 import sys
 import threading
+
+from fastric.runtime import logs
+from fastric.runtime.handler import add_task_root_to_path, is_async_handler, load_handler
+from fastric.runtime.wire.connection import open_socket
+from fastric.runtime.wire.protocol import Requests
+
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
     import _socket
     from typing import NoReturn
-
-from fastric import logs
-from fastric.handler import add_task_root_to_path, is_async_handler, load_handler
-from fastric.connection import open_socket
-from fastric.protocol import Requests
 
 
 def run(handler_name: str) -> NoReturn:
@@ -30,7 +31,7 @@ def run(handler_name: str) -> NoReturn:
         sys.exit(1)
     concurrency = os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY")
     if concurrency is not None:
-        from fastric.concurrency import run_workers
+        from fastric.runtime.workers import run_workers
 
         sys.exit(run_workers(int(concurrency), lambda: run_worker(address, handler_name)))
     logs.setup()
@@ -44,19 +45,19 @@ def run_worker(address: str, handler_name: str) -> NoReturn:
     try:
         handler = load_handler(handler_name)
     except Exception as exc:
-        from fastric import runtime
+        from fastric.runtime import loop as runtime
 
         sys.exit(runtime.report_init_error(address, requests, exc))
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-        from fastric import runtime
+        from fastric.runtime import loop as runtime
 
         sys.exit(runtime.run_loop(address, requests, handler, snapstart=True))
-    loop_module = "fastric.aioruntime" if is_async_handler(handler) else "fastric.runtime"
+    loop_module = "fastric.runtime.aioloop" if is_async_handler(handler) else "fastric.runtime.loop"
     importer = threading.Thread(target=_import, args=(loop_module,), name="fastric-import", daemon=True)
     importer.start()
     first = send_first_next(address, requests.next)
     importer.join()
-    from fastric import runtime
+    from fastric.runtime import loop as runtime
 
     sys.exit(runtime.run_loop(address, requests, handler, first_next=first))
 

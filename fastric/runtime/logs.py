@@ -28,6 +28,7 @@ import struct
 import sys
 import time
 import traceback
+
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
     from typing import TextIO
@@ -37,8 +38,10 @@ if TYPE_CHECKING:
 
 def _frame_types(base: int) -> dict[int, bytes]:
     # NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL are base + 0, 8, 12, 16, 20, 24
-    return {level: (base + offset).to_bytes(4, "big")
-            for level, offset in ((0, 0), (10, 8), (20, 12), (30, 16), (40, 20), (50, 24))}
+    return {
+        level: (base + offset).to_bytes(4, "big")
+        for level, offset in ((0, 0), (10, 8), (20, 12), (30, 16), (40, 20), (50, 24))
+    }
 
 
 JSON_FRAME_TYPES = _frame_types(0xA55A0002)
@@ -60,7 +63,7 @@ def decode_frames(data: bytes) -> list[tuple[int, int, str]]:
     while offset < len(data):
         frame_type, length, timestamp = struct.unpack_from(">IIQ", data, offset)
         offset += 16
-        frames.append((frame_type, timestamp, data[offset:offset + length].decode("utf-8")))
+        frames.append((frame_type, timestamp, data[offset : offset + length].decode("utf-8")))
         offset += length
     if offset != len(data):
         raise ValueError("truncated telemetry frame")
@@ -158,14 +161,38 @@ class LambdaLoggerHandlerWithFrameType(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = self.format(record)  # JsonFormatter sets record._frame_type
-        self.log_sink.log(message, getattr(record, "_frame_type", None)
-                          or TEXT_FRAME_TYPES.get(level_bucket(record.levelno)))
+        self.log_sink.log(
+            message, getattr(record, "_frame_type", None) or TEXT_FRAME_TYPES.get(level_bucket(record.levelno))
+        )
 
 
-_RESERVED_FIELDS = frozenset((
-    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info", "exc_text",
-    "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread", "threadName",
-    "processName", "process", "aws_request_id", "tenant_id", "_frame_type"))
+_RESERVED_FIELDS = frozenset(
+    (
+        "name",
+        "msg",
+        "args",
+        "levelname",
+        "levelno",
+        "pathname",
+        "filename",
+        "module",
+        "exc_info",
+        "exc_text",
+        "stack_info",
+        "lineno",
+        "funcName",
+        "created",
+        "msecs",
+        "relativeCreated",
+        "thread",
+        "threadName",
+        "processName",
+        "process",
+        "aws_request_id",
+        "tenant_id",
+        "_frame_type",
+    )
+)
 
 _json_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
@@ -282,8 +309,9 @@ def unbuffered(stream: TextIO | None) -> TextIO | None:
         return stream if isinstance(stream, Unbuffered) else Unbuffered(stream)
     raw = io.FileIO(fd, "wb", closefd=False)
     raw.name = getattr(stream, "name", fd)
-    wrapper = io.TextIOWrapper(raw, encoding=stream.encoding, errors=stream.errors, newline="\n",
-                               line_buffering=False, write_through=True)
+    wrapper = io.TextIOWrapper(
+        raw, encoding=stream.encoding, errors=stream.errors, newline="\n", line_buffering=False, write_through=True
+    )
     wrapper.mode = "w"
     return wrapper
 
@@ -308,8 +336,9 @@ def setup() -> None:
     _sink = create_log_sink(error_frame_type)
     if _root_handler is not None:  # set up twice in one process: replace, never duplicate
         logging.getLogger().removeHandler(_root_handler)
-    _root_handler = configure_logging(_json_format, parse_log_level(environ.get("AWS_LAMBDA_LOG_LEVEL")), _sink,
-                                      _milliseconds)
+    _root_handler = configure_logging(
+        _json_format, parse_log_level(environ.get("AWS_LAMBDA_LOG_LEVEL")), _sink, _milliseconds
+    )
     warn_preview_runtime()
 
 
@@ -319,8 +348,13 @@ def emit_worker_pool_event(worker_count: int) -> None:
     global _sink, _root_handler
     setup()
     root = logging.getLogger()
-    root.debug({"event": "runtime_worker_pool_initializing", "workerCount": worker_count,
-                "executionEnvironmentMaxConcurrency": worker_count})
+    root.debug(
+        {
+            "event": "runtime_worker_pool_initializing",
+            "workerCount": worker_count,
+            "executionEnvironmentMaxConcurrency": worker_count,
+        }
+    )
     root.handlers.clear()
     _root_handler = None
     if isinstance(_sink, FramedTelemetryLogSink):
@@ -338,13 +372,13 @@ def set_request(request_id: str, tenant_id: str | None) -> None:
 def _utc_timestamp() -> str:
     now = time.time()
     if _milliseconds:
-        return "%s.%03dZ" % (time.strftime(TEXT_DATE_FORMAT, logging.Formatter.converter(now)),
-                             int(now * 1000) % 1000)
+        return "%s.%03dZ" % (time.strftime(TEXT_DATE_FORMAT, logging.Formatter.converter(now)), int(now * 1000) % 1000)
     return time.strftime(JSON_DATE_FORMAT, logging.Formatter.converter(now))
 
 
 _UTF8_EXECUTION_ENVS = frozenset(
-    ("AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14", "AWS_Lambda_python3.15"))
+    ("AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14", "AWS_Lambda_python3.15")
+)
 
 
 def json_error_line(document: dict) -> str:
@@ -393,7 +427,8 @@ UNHANDLED_INIT_WARNING = (
     "runtime has been updated, check the runtime version in the INIT_START log entry. If this error correlates with "
     "a change in the runtime version, you may be able to mitigate this error by temporarily rolling back to the "
     "previous runtime version. For more information, see "
-    "https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update.html\r")
+    "https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update.html\r"
+)
 
 
 def warn_unhandled_init() -> None:
@@ -404,15 +439,19 @@ def warn_unhandled_init() -> None:
 def preview_runtime_warning() -> str:
     """The preview-runtime LAMBDA_WARNING, with the China-region docs link where `AWS_REGION` is `cn-*`."""
     host = "docs.amazonaws.cn" if os.environ.get("AWS_REGION", "").startswith("cn-") else "docs.aws.amazon.com"
-    return ("LAMBDA_WARNING: This is a preview runtime version and should not be used for production workloads. "
-            "For further information and to provide feedback, see "
-            f"https://{host}/lambda/latest/dg/lambda-runtimes.html\r")
+    return (
+        "LAMBDA_WARNING: This is a preview runtime version and should not be used for production workloads. "
+        "For further information and to provide feedback, see "
+        f"https://{host}/lambda/latest/dg/lambda-runtimes.html\r"
+    )
 
 
 def warn_preview_runtime() -> None:
     """Log the preview warning when `AWS_EXECUTION_ENV` names a preview runtime, unless disabled."""
-    if not os.environ.get("LAMBDA_DISABLE_PREVIEW_WARN", "") and \
-            os.environ.get("AWS_EXECUTION_ENV", "") == "AWS_Lambda_python3.15":
+    if (
+        not os.environ.get("LAMBDA_DISABLE_PREVIEW_WARN", "")
+        and os.environ.get("AWS_EXECUTION_ENV", "") == "AWS_Lambda_python3.15"
+    ):
         logging.warning(preview_runtime_warning())
 
 

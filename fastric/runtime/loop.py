@@ -10,17 +10,19 @@ from __future__ import annotations
 import os
 from types import CoroutineType
 
-from fastric import logs
-from fastric.connection import Connection, ConnectionLost, Response
-from fastric.context import LambdaContext
-from fastric.faults import FaultError, describe_exception, dump_document, error_document
-from fastric.handler import is_async_handler
-from fastric.marshal import decode_event, encode_result
-from fastric.protocol import Invocation, ProtocolError, Requests, outcome, parse_invocation
+from fastric.runtime import logs
+from fastric.runtime.context import LambdaContext
+from fastric.runtime.faults import FaultError, describe_exception, dump_document, error_document
+from fastric.runtime.handler import is_async_handler
+from fastric.runtime.marshal import decode_event, encode_result
+from fastric.runtime.wire.connection import Connection, ConnectionLost, Response
+from fastric.runtime.wire.protocol import Invocation, ProtocolError, Requests, outcome, parse_invocation
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, NoReturn
+    from collections.abc import Callable
+    from typing import Any, NoReturn
+
 
 class Stop(Exception):
     """The Runtime API told the runtime to stop (or is gone): leave the loop with this exit code."""
@@ -38,12 +40,12 @@ def run_loop(address: str, requests: Requests, handler: Callable, first_next=Non
     connection = Connection(address, first_next)
     try:
         if snapstart:
-            from fastric.snapstart import run_snapstart_hooks
+            from fastric.runtime.snapstart import run_snapstart_hooks
 
             run_snapstart_hooks(connection, requests)
         response = fetch_next(connection.response_to, requests)
         if is_async_handler(handler):
-            from fastric.aioruntime import serve_async
+            from fastric.runtime.aioloop import serve_async
 
             return serve_async(connection, requests, handler, response)
         return serve(connection, requests, handler, response)
@@ -72,6 +74,7 @@ def serve(connection: Connection, requests: Requests, handler: Callable, respons
 
 
 # -- the steps ------------------------------------------------------------------------------------------
+
 
 def fetch_next(request: Callable[[bytes], Response], requests: Requests) -> Response:
     """`GET /next`; a Runtime API that cannot be reached stops the runtime."""
@@ -102,8 +105,14 @@ def begin(invocation: Invocation) -> tuple[Any, LambdaContext]:
         os.environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
     elif "_X_AMZN_TRACE_ID" in os.environ:
         del os.environ["_X_AMZN_TRACE_ID"]
-    context = LambdaContext(invocation.request_id, invocation.client_context, invocation.cognito_identity,
-                            invocation.deadline_ms, invocation.function_arn, invocation.tenant_id)
+    context = LambdaContext(
+        invocation.request_id,
+        invocation.client_context,
+        invocation.cognito_identity,
+        invocation.deadline_ms,
+        invocation.function_arn,
+        invocation.tenant_id,
+    )
     return decode_event(invocation.body, invocation.content_type), context
 
 
@@ -136,8 +145,10 @@ def send_post(connection: Connection, post: list[bytes], then: bytes | None) -> 
 
 def check_posted(posted: Response, post: list[bytes]) -> None:
     if posted.status >= 300:
-        logs.runtime_log(f"Failed to post handler {post_kind(post)} response. Http response code: {posted.status}. "
-                         f"{posted.body.decode('utf-8', 'replace')}")
+        logs.runtime_log(
+            f"Failed to post handler {post_kind(post)} response. Http response code: {posted.status}. "
+            f"{posted.body.decode('utf-8', 'replace')}"
+        )
         if outcome(posted.status) == "fatal":
             raise Stop(1)
 
@@ -178,6 +189,8 @@ def report_init_error(address: str, requests: Requests, exc: Exception) -> int:
         logs.runtime_log(f"Failed to post init error: {exc}")
         return 1
     if outcome(response.status) != "ok":
-        logs.runtime_log(f"Failed to post init error. Http response code: {response.status}. "
-                         f"{response.body.decode('utf-8', 'replace')}")
+        logs.runtime_log(
+            f"Failed to post init error. Http response code: {response.status}. "
+            f"{response.body.decode('utf-8', 'replace')}"
+        )
     return 1

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from typing import Callable
+from collections.abc import Callable
 
-from fastric import logs
+from fastric.runtime import logs
 
 
 def _redirect_output(socket_path: str) -> None:

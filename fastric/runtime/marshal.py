@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from fastric.faults import FaultError
-from fastric.jsonerrors import find_syntax_error
+from fastric.runtime.compat.jsonerrors import find_syntax_error
+from fastric.runtime.faults import FaultError
 
 JSON = b"application/json"
 UNKNOWN = b"application/unknown"
@@ -30,6 +30,7 @@ _DecodeError = orjson.JSONDecodeError
 
 
 # -- decoding -----------------------------------------------------------------------------------------
+
 
 def decode_event(body: bytes, content_type: str | None) -> Any:
     """The event the handler receives: JSON-decoded for `application/json` (or no content type), else the bytes."""
@@ -141,6 +142,7 @@ def _after_byte_order_mark(text: str) -> int:
 
 # -- encoding -----------------------------------------------------------------------------------------
 
+
 def encode_result(result: Any) -> tuple[bytes, bytes]:
     """The response body and its content type for a handler's return value."""
     if isinstance(result, bytes):
@@ -200,7 +202,7 @@ def _convert_unknown(value: Any) -> Any:
 
 
 # orjson serializes integers in [-2**63, 2**64) and nests at most 254 levels deep.
-_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 64 - 1
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _NESTING_CHUNK = 128
 _WHOLE_MIN = 8  # smaller containers are quicker to walk than to hand to orjson separately
 

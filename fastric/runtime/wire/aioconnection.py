@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from fastric.connection import Connection, ConnectionLost, Response, ResponseReader
-from fastric.protocol import split_address
+from fastric.runtime.wire.connection import Connection, ConnectionLost, Response, ResponseReader
+from fastric.runtime.wire.protocol import split_address
 
 
 class AsyncConnection:
@@ -66,10 +66,11 @@ class AsyncConnection:
             protocol = self._protocol = await self._connect()
         return await protocol.exchange(chunks, then)
 
-    async def _connect(self) -> "_ResponseProtocol":
+    async def _connect(self) -> _ResponseProtocol:
         try:
             _, protocol = await self._loop.create_connection(
-                lambda: _ResponseProtocol(self._loop), self._host, self._port)
+                lambda: _ResponseProtocol(self._loop), self._host, self._port
+            )
         except OSError as exc:
             raise ConnectionLost(f"cannot connect to {self._host}:{self._port}: {exc}") from None
         return protocol

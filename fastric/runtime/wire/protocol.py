@@ -11,8 +11,10 @@ import sys
 from fastric import __version__
 
 BASE = b"/2018-06-01/runtime"
-USER_AGENT = (f"aws-lambda-python/{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro} "
-              f"fastric/{__version__}")
+USER_AGENT = (
+    f"aws-lambda-python/{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro} "
+    f"fastric/{__version__}"
+)
 
 # A request id or invocation id is spliced into request lines and headers only if it is made of URL-path-safe,
 # header-safe characters (RFC 3986 pchar without '%'); ids of "." or ".." are refused too.
@@ -27,12 +29,32 @@ class Invocation:
     """One invocation, as announced by a `/next` response (the same values and empty-means-absent rules as
     awslambdaric 4.2.2)."""
 
-    __slots__ = ("request_id", "deadline_ms", "function_arn", "trace_id", "client_context", "cognito_identity",
-                 "tenant_id", "invocation_id", "content_type", "body")
+    __slots__ = (
+        "request_id",
+        "deadline_ms",
+        "function_arn",
+        "trace_id",
+        "client_context",
+        "cognito_identity",
+        "tenant_id",
+        "invocation_id",
+        "content_type",
+        "body",
+    )
 
-    def __init__(self, request_id: str, deadline_ms: int, function_arn: str, trace_id: str | None,
-                 client_context: str | None, cognito_identity: str | None, tenant_id: str | None,
-                 invocation_id: str | None, content_type: str | None, body: bytes):
+    def __init__(
+        self,
+        request_id: str,
+        deadline_ms: int,
+        function_arn: str,
+        trace_id: str | None,
+        client_context: str | None,
+        cognito_identity: str | None,
+        tenant_id: str | None,
+        invocation_id: str | None,
+        content_type: str | None,
+        body: bytes,
+    ):
         self.request_id = request_id
         self.deadline_ms = deadline_ms
         self.function_arn = function_arn
@@ -109,18 +131,32 @@ class Requests:
 
     def response(self, request_id: str, body: bytes, content_type: bytes, invocation_id: str | None) -> list[bytes]:
         """`POST /invocation/{id}/response` as [head, body]."""
-        head = (self._invocation_prefix + request_id.encode() + self._response_suffix
-                + b"Content-Type: " + content_type + b"\r\n"
-                + (b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode() + b"\r\n" if invocation_id else b"")
-                + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        head = (
+            self._invocation_prefix
+            + request_id.encode()
+            + self._response_suffix
+            + b"Content-Type: "
+            + content_type
+            + b"\r\n"
+            + (b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode() + b"\r\n" if invocation_id else b"")
+            + b"Content-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+        )
         return [head, body]
 
     def error(self, request_id: str, body: bytes, xray_cause: bytes | None, invocation_id: str | None) -> list[bytes]:
         """`POST /invocation/{id}/error` (no error-type header, as awslambdaric) as [head, body]."""
-        head = (self._invocation_prefix + request_id.encode() + self._error_suffix
-                + (b"Lambda-Runtime-Function-XRay-Error-Cause: " + xray_cause + b"\r\n" if xray_cause else b"")
-                + (b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode() + b"\r\n" if invocation_id else b"")
-                + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        head = (
+            self._invocation_prefix
+            + request_id.encode()
+            + self._error_suffix
+            + (b"Lambda-Runtime-Function-XRay-Error-Cause: " + xray_cause + b"\r\n" if xray_cause else b"")
+            + (b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode() + b"\r\n" if invocation_id else b"")
+            + b"Content-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+        )
         return [head, body]
 
     def init_error(self, body: bytes, error_type: str) -> list[bytes]:
@@ -133,8 +169,15 @@ class Requests:
 
     @staticmethod
     def _with_error_type(prefix: bytes, error_type: str, body: bytes) -> bytes:
-        return (prefix + b"Lambda-Runtime-Function-Error-Type: " + _header_value(error_type) + b"\r\n"
-                + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        return (
+            prefix
+            + b"Lambda-Runtime-Function-Error-Type: "
+            + _header_value(error_type)
+            + b"\r\n"
+            + b"Content-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+        )
 
 
 def _header_value(text: str) -> bytes:

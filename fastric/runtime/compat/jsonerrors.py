@@ -51,12 +51,12 @@ def _scan_value(s: str, i: int) -> int:
     size = len(s)
     open_containers: list[str] = []
     while True:
-        char = s[i:i + 1]
+        char = s[i : i + 1]
         if char == '"':
             i = _scan_string(s, i + 1)
         elif char == "{":
             j = _WHITESPACE(s, i + 1).end()
-            following = s[j:j + 1]
+            following = s[j : j + 1]
             if following == "}":
                 i = j + 1
             elif following != '"':
@@ -67,7 +67,7 @@ def _scan_value(s: str, i: int) -> int:
                 continue
         elif char == "[":
             j = _WHITESPACE(s, i + 1).end()
-            if s[j:j + 1] == "]":
+            if s[j : j + 1] == "]":
                 i = j + 1
             elif j >= size:
                 raise _SyntaxError("Expecting value or ']'", j)
@@ -86,7 +86,7 @@ def _scan_value(s: str, i: int) -> int:
         while open_containers:
             closer = open_containers[-1]
             j = _WHITESPACE(s, i).end()
-            char = s[j:j + 1]
+            char = s[j : j + 1]
             if char == closer:
                 open_containers.pop()
                 i = j + 1
@@ -94,7 +94,7 @@ def _scan_value(s: str, i: int) -> int:
             if char != ",":
                 raise _SyntaxError(f"Expecting ',' delimiter or '{closer}'", j)
             k = _WHITESPACE(s, j + 1).end()
-            following = s[k:k + 1]
+            following = s[k : k + 1]
             if closer == "]":
                 if following == "]":
                     raise _SyntaxError("Illegal trailing comma before end of array", j)
@@ -113,7 +113,7 @@ def _scan_value(s: str, i: int) -> int:
 def _scan_key(s: str, i: int) -> int:
     """From the opening quote of a key to the start of its value."""
     j = _WHITESPACE(s, _scan_string(s, i + 1)).end()
-    if s[j:j + 1] != ":":
+    if s[j : j + 1] != ":":
         raise _SyntaxError("Expecting ':' delimiter", j)
     return _WHITESPACE(s, j + 1).end()
 
@@ -141,28 +141,27 @@ def _scan_string(s: str, i: int) -> int:
             continue
         if not _HEX4(s, i + 2, i + 6):
             raise _SyntaxError("Invalid \\uXXXX escape sequence", i)
-        code = int(s[i + 2:i + 6], 16)
+        code = int(s[i + 2 : i + 6], 16)
         i += 6
-        if 0xD800 <= code <= 0xDBFF and s[i:i + 2] == "\\u":
+        if 0xD800 <= code <= 0xDBFF and s[i : i + 2] == "\\u":
             if not _HEX4(s, i + 2, i + 6):
                 raise _SyntaxError("Invalid \\uXXXX escape sequence", i)
-            if 0xDC00 <= int(s[i + 2:i + 6], 16) <= 0xDFFF:
+            if 0xDC00 <= int(s[i + 2 : i + 6], 16) <= 0xDFFF:
                 i += 6
 
 
 def _describe(s: str, error: _SyntaxError) -> str:
     """simplejson's `JSONDecodeError` text: message, line/column and char position (a range for extra data)."""
-    message = error.message.replace("%r", repr(s[error.pos:error.pos + 1]))
+    message = error.message.replace("%r", repr(s[error.pos : error.pos + 1]))
     line, column = _line_column(s, error.pos)
     if error.end is None:
         return f"{message}: line {line} column {column} (char {error.pos})"
     end_line, end_column = _line_column(s, error.end)
-    return (f"{message}: line {line} column {column} - line {end_line} column {end_column}"
-            f" (char {error.pos} - {error.end})")
+    return (
+        f"{message}: line {line} column {column} - line {end_line} column {end_column} (char {error.pos} - {error.end})"
+    )
 
 
 def _line_column(s: str, pos: int) -> tuple[int, int]:
     line = s.count("\n", 0, pos) + 1
     return line, (pos + 1 if line == 1 else pos - s.rindex("\n", 0, pos))
-
-

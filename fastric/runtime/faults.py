@@ -7,7 +7,7 @@ import os
 import traceback
 from types import TracebackType
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # the fastric package
 XRAY_CAUSE_LIMIT = 1024 * 1024  # awslambdaric drops the X-Ray cause header at 1 MiB or more
 
 
@@ -23,8 +23,12 @@ class FaultError(Exception):
 
 def error_document(message: str, error_type: str, request_id: str, stack: list[str]) -> dict:
     """The Runtime API error body, keys in awslambdaric's order."""
-    return {"errorMessage": message or "", "errorType": error_type or "", "requestId": request_id or "",
-            "stackTrace": stack or []}
+    return {
+        "errorMessage": message or "",
+        "errorType": error_type or "",
+        "requestId": request_id or "",
+        "stackTrace": stack or [],
+    }
 
 
 def _user_frames(tb: TracebackType | None) -> list[traceback.FrameSummary]:
@@ -52,8 +56,11 @@ def describe_exception(exc: BaseException, request_id: str) -> tuple[dict, bytes
     """The error document and X-Ray cause (ASCII JSON bytes, or None when over the limit) for an exception."""
     if isinstance(exc, FaultError):
         document = error_document(exc.message, exc.error_type, request_id, exc.stack)
-        cause = {"working_directory": _cwd(), "exceptions": [
-            {"message": exc.message, "type": "LambdaValidationError", "stack": []}], "paths": []}
+        cause = {
+            "working_directory": _cwd(),
+            "exceptions": [{"message": exc.message, "type": "LambdaValidationError", "stack": []}],
+            "paths": [],
+        }
         return document, _xray_header(cause)
     frames = _user_frames(exc.__traceback__)
     message = _safe_str(exc)
@@ -61,8 +68,13 @@ def describe_exception(exc: BaseException, request_id: str) -> tuple[dict, bytes
     document = error_document(message, name, request_id, format_frames(frames))
     cause = {
         "working_directory": _cwd(),
-        "exceptions": [{"message": message, "type": name,
-                        "stack": [{"label": f.name, "path": f.filename, "line": f.lineno} for f in frames]}],
+        "exceptions": [
+            {
+                "message": message,
+                "type": name,
+                "stack": [{"label": f.name, "path": f.filename, "line": f.lineno} for f in frames],
+            }
+        ],
         "paths": list(dict.fromkeys(f.filename for f in frames)),
     }
     return document, _xray_header(cause)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import _socket  # socket.py costs milliseconds at start-up and adds nothing here
 
-from fastric.protocol import split_address
+from fastric.runtime.wire.protocol import split_address
 
 _RECV_SIZE = 65536  # below glibc's mmap threshold: a larger recv buffer costs an mmap/munmap per call
 
@@ -98,8 +98,10 @@ class ResponseReader:
     def _complete(self, keep_alive: bool) -> None:
         body = self._body
         self._headers_complete = False
-        self.deliver(Response(self._parser.get_status_code(), self._headers,
-                              body[0] if len(body) == 1 else b"".join(body)), keep_alive)
+        self.deliver(
+            Response(self._parser.get_status_code(), self._headers, body[0] if len(body) == 1 else b"".join(body)),
+            keep_alive,
+        )
 
 
 class Connection(ResponseReader):

@@ -9,25 +9,28 @@ from __future__ import annotations
 
 import uvloop
 
-from fastric.aioconnection import AsyncConnection
-from fastric.connection import Connection, ConnectionLost, Response
-from fastric.protocol import Requests
-from fastric.runtime import begin, check_posted, error_request, lost, next_invocation, post_kind, result_request
+from fastric.runtime.loop import begin, check_posted, error_request, lost, next_invocation, post_kind, result_request
+from fastric.runtime.wire.aioconnection import AsyncConnection
+from fastric.runtime.wire.connection import Connection, ConnectionLost, Response
+from fastric.runtime.wire.protocol import Requests
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, NoReturn
+    from collections.abc import Callable
+    from typing import NoReturn
 
 
 def serve_async(connection: Connection, requests: Requests, handler: Callable, response: Response) -> NoReturn:
     """Serve invocations of an `async def` handler, from the first `/next` response; raises Stop to end."""
     loop = uvloop.new_event_loop()
-    return loop.run_until_complete(_serve(AsyncConnection(loop, connection.address), connection, requests, handler,
-                                          response))
+    return loop.run_until_complete(
+        _serve(AsyncConnection(loop, connection.address), connection, requests, handler, response)
+    )
 
 
-async def _serve(aio: AsyncConnection, connection: Connection, requests: Requests, handler: Callable,
-                 response: Response) -> NoReturn:
+async def _serve(
+    aio: AsyncConnection, connection: Connection, requests: Requests, handler: Callable, response: Response
+) -> NoReturn:
     await aio.adopt(connection)
     next_request = requests.next
     while True:

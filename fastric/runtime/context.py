@@ -6,8 +6,8 @@ import json
 import os
 import time
 
-from fastric import logs
-from fastric.faults import FaultError
+from fastric.runtime import logs
+from fastric.runtime.faults import FaultError
 
 _W3C_FIELDS = ("traceparent", "tracestate", "baggage")
 
@@ -15,13 +15,31 @@ _W3C_FIELDS = ("traceparent", "tracestate", "baggage")
 class LambdaContext:
     """What `handler(event, context)` receives as `context`."""
 
-    __slots__ = ("aws_request_id", "log_group_name", "log_stream_name", "function_name", "memory_limit_in_mb",
-                 "function_version", "invoked_function_arn", "tenant_id", "_w3c_fields", "client_context",
-                 "identity", "_epoch_deadline_time_in_ms", "__dict__")
+    __slots__ = (
+        "aws_request_id",
+        "log_group_name",
+        "log_stream_name",
+        "function_name",
+        "memory_limit_in_mb",
+        "function_version",
+        "invoked_function_arn",
+        "tenant_id",
+        "_w3c_fields",
+        "client_context",
+        "identity",
+        "_epoch_deadline_time_in_ms",
+        "__dict__",
+    )
 
-    def __init__(self, invoke_id: str, client_context: str | dict | None, cognito_identity: str | dict | None,
-                 epoch_deadline_time_in_ms: int, invoked_function_arn: str | None = None,
-                 tenant_id: str | None = None):
+    def __init__(
+        self,
+        invoke_id: str,
+        client_context: str | dict | None,
+        cognito_identity: str | dict | None,
+        epoch_deadline_time_in_ms: int,
+        invoked_function_arn: str | None = None,
+        tenant_id: str | None = None,
+    ):
         environ = os.environ
         self.aws_request_id = invoke_id
         self.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
@@ -44,8 +62,10 @@ class LambdaContext:
                 self._w3c_fields = {k: w3c[k] for k in _W3C_FIELDS if isinstance(w3c.get(k), str)}
             self.client_context = make_client_context(client_context)
         self.identity = make_cognito_identity(
-            cognito_identity if cognito_identity is None or cognito_identity.__class__ is dict
-            else _parse_json(cognito_identity, "Cognito Identity"))
+            cognito_identity
+            if cognito_identity is None or cognito_identity.__class__ is dict
+            else _parse_json(cognito_identity, "Cognito Identity")
+        )
         self._epoch_deadline_time_in_ms = epoch_deadline_time_in_ms
 
     def get_remaining_time_in_millis(self) -> int:
@@ -62,11 +82,13 @@ class LambdaContext:
         logs.context_log(str(msg))
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}([aws_request_id={self.aws_request_id},"
-                f"log_group_name={self.log_group_name},log_stream_name={self.log_stream_name},"
-                f"function_name={self.function_name},memory_limit_in_mb={self.memory_limit_in_mb},"
-                f"function_version={self.function_version},invoked_function_arn={self.invoked_function_arn},"
-                f"client_context={self.client_context},identity={self.identity},tenant_id={self.tenant_id}])")
+        return (
+            f"{self.__class__.__name__}([aws_request_id={self.aws_request_id},"
+            f"log_group_name={self.log_group_name},log_stream_name={self.log_stream_name},"
+            f"function_name={self.function_name},memory_limit_in_mb={self.memory_limit_in_mb},"
+            f"function_version={self.function_version},invoked_function_arn={self.invoked_function_arn},"
+            f"client_context={self.client_context},identity={self.identity},tenant_id={self.tenant_id}])"
+        )
 
 
 def _parse_json(text: str, what: str):
@@ -82,8 +104,10 @@ class CognitoIdentity:
     __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}([cognito_identity_id={self.cognito_identity_id},"
-                f"cognito_identity_pool_id={self.cognito_identity_pool_id}])")
+        return (
+            f"{self.__class__.__name__}([cognito_identity_id={self.cognito_identity_id},"
+            f"cognito_identity_pool_id={self.cognito_identity_pool_id}])"
+        )
 
 
 class Client:
@@ -92,9 +116,11 @@ class Client:
     __slots__ = ["installation_id", "app_title", "app_version_name", "app_version_code", "app_package_name"]
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}([installation_id={self.installation_id},app_title={self.app_title},"
-                f"app_version_name={self.app_version_name},app_version_code={self.app_version_code},"
-                f"app_package_name={self.app_package_name}])")
+        return (
+            f"{self.__class__.__name__}([installation_id={self.installation_id},app_title={self.app_title},"
+            f"app_version_name={self.app_version_name},app_version_code={self.app_version_code},"
+            f"app_package_name={self.app_package_name}])"
+        )
 
 
 class ClientContext:

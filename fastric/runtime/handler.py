@@ -9,19 +9,20 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+
+from fastric.runtime.faults import FaultError
+
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
-    from typing import Callable
-
-from fastric.faults import FaultError
-
+    from collections.abc import Callable
 
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
 
 
 def is_async_handler(handler: Callable) -> bool:
     """True for `async def` functions, and callables (or partials) whose function is one."""
-    for candidate in (handler, getattr(handler, "__call__", None), getattr(handler, "func", None)):
+    method = getattr(handler, "__call__", None)  # noqa: B004 (the bound method, not a callable() test)
+    for candidate in (handler, method, getattr(handler, "func", None)):
         code = getattr(candidate, "__code__", None)
         if code is not None and code.co_flags & _CO_COROUTINE:
             return True
@@ -46,17 +47,22 @@ def load_handler(handler: str) -> Callable:
     except ValueError as exc:
         raise FaultError("Runtime.MalformedHandlerName", f"Bad handler '{handler}': {exc}") from None
     if module_name.split(".")[0] in sys.builtin_module_names:
-        raise FaultError("Runtime.BuiltInModuleConflict",
-                         f"Cannot use built-in module {module_name} as a handler module")
+        raise FaultError(
+            "Runtime.BuiltInModuleConflict", f"Cannot use built-in module {module_name} as a handler module"
+        )
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as exc:
         raise FaultError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}") from None
     except SyntaxError as exc:
-        raise FaultError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}",
-                         ['  File "%s" Line %s\n    %s' % (exc.filename, exc.lineno, exc.text)]) from None
+        raise FaultError(
+            "Runtime.UserCodeSyntaxError",
+            f"Syntax error in module '{module_name}': {exc}",
+            ['  File "%s" Line %s\n    %s' % (exc.filename, exc.lineno, exc.text)],
+        ) from None
     try:
         return getattr(module, function_name)
     except AttributeError:
-        raise FaultError("Runtime.HandlerNotFound",
-                         f"Handler '{function_name}' missing on module '{module_name}'") from None
+        raise FaultError(
+            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'"
+        ) from None
