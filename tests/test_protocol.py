@@ -118,7 +118,7 @@ def test_missing_or_unsafe_request_id_is_a_protocol_error():
 def test_request_bytes():
     r = Requests("127.0.0.1:9001", user_agent="ua/1")
     assert (
-        r.next
+        r.next[0]
         == b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nUser-Agent: ua/1\r\n\r\n"
     )
     head, body = r.response("rid", b'{"a":1}', b"application/json", "inv")

@@ -1,9 +1,10 @@
 """Start-up: everything up to the first `/next`, kept light so that the function's init ends early.
 
-Init is: logging set-up, the handler import, then the first `GET /next`. That request goes out on a plain
-socket while the hot loop's modules (runtime.py with orjson; aioruntime.py with uvloop for `async def`
-handlers) are imported on a background thread; the loop then takes the socket, and its pending response, over
-when that import is done. Init failures and SnapStart import the loop in line.
+Init is: logging set-up, the handler import, then the first `GET /next`. The loop is chosen here, once:
+`loop.py` for plain `def` handlers, `aioloop.py` for `async def` ones. The first `/next` goes out on a plain
+socket while the chosen loop's modules (orjson, httptools; uvloop for `async def`) are imported on a
+background thread; the loop then takes the socket, and the response pending on it, over when that import is
+done. Init failures and SnapStart import what they need in line.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ import threading
 
 from fastric.runtime import logs
 from fastric.runtime.handler import add_task_root_to_path, is_async_handler, load_handler
-from fastric.runtime.wire.connection import open_socket
-from fastric.runtime.wire.protocol import Requests
+from fastric.runtime.wire.connection import Connection, ConnectionLost, open_socket
+from fastric.runtime.wire.protocol import Requests, outcome
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
-    import _socket
+    from collections.abc import Callable
     from typing import NoReturn
+
+    import _socket
+
+SYNC_LOOP = "fastric.runtime.loop"
+ASYNC_LOOP = "fastric.runtime.aioloop"
 
 
 def run(handler_name: str) -> NoReturn:
@@ -45,21 +51,25 @@ def run_worker(address: str, handler_name: str) -> NoReturn:
     try:
         handler = load_handler(handler_name)
     except Exception as exc:
-        from fastric.runtime import loop as runtime
-
-        sys.exit(runtime.report_init_error(address, requests, exc))
+        sys.exit(report_init_error(address, requests, exc))
+    loop_module = ASYNC_LOOP if is_async_handler(handler) else SYNC_LOOP
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-        from fastric.runtime import loop as runtime
+        from fastric.runtime.snapstart import run_snapstart_hooks
 
-        sys.exit(runtime.run_loop(address, requests, handler, snapstart=True))
-    loop_module = "fastric.runtime.aioloop" if is_async_handler(handler) else "fastric.runtime.loop"
+        connection = Connection(address)
+        run_snapstart_hooks(connection, requests)
+        sys.exit(serve(loop_module, connection, requests, handler, next_sent=False))
     importer = threading.Thread(target=_import, args=(loop_module,), name="fastric-import", daemon=True)
     importer.start()
-    first = send_first_next(address, requests.next)
+    sock = send_first_next(address, requests.next[0])
     importer.join()
-    from fastric.runtime import loop as runtime
+    sys.exit(serve(loop_module, Connection(address, sock), requests, handler, next_sent=sock is not None))
 
-    sys.exit(runtime.run_loop(address, requests, handler, first_next=first))
+
+def serve(loop_module: str, connection: Connection, requests: Requests, handler: Callable, next_sent: bool) -> int:
+    """Hand the connection to the chosen loop; its exit code."""
+    __import__(loop_module)
+    return sys.modules[loop_module].run(connection, requests, handler, next_sent)
 
 
 def _import(module: str) -> None:
@@ -81,3 +91,27 @@ def send_first_next(address: str, request: bytes) -> _socket.socket | None:
         sock.close()
         return None
     return sock
+
+
+def report_init_error(address: str, requests: Requests, exc: Exception) -> int:
+    """Log and post an init failure to `/init/error`; returns the exit code, 1."""
+    from fastric.runtime.faults import FaultError, describe_exception, dump_document, error_document
+    from fastric.runtime.wire.parser import MalformedResponse
+
+    if isinstance(exc, FaultError):
+        document = error_document(exc.message, exc.error_type, "", exc.stack)
+    else:
+        document, _ = describe_exception(exc, "")
+    logs.warn_unhandled_init()
+    logs.log_error(document)
+    try:
+        response = Connection(address).request(requests.init_error(dump_document(document), document["errorType"]))
+    except (ConnectionLost, MalformedResponse) as error:
+        logs.runtime_log(f"Failed to post init error: {error}")
+        return 1
+    if outcome(response.status) != "ok":
+        logs.runtime_log(
+            f"Failed to post init error. Http response code: {response.status}. "
+            f"{response.body.decode('utf-8', 'replace')}"
+        )
+    return 1

@@ -1,6 +1,8 @@
 """The Lambda Runtime API, sans I/O: request bytes to send, and `/next` responses parsed into invocations.
 
-Nothing here touches a socket; `connection.py` moves the bytes and `runtime.py` sequences the calls.
+Nothing here touches a socket: `connection.py` / `aioconnection.py` move the bytes, `parser.py` reads the
+responses, and the loops (`fastric/runtime/loop.py`, `aioloop.py`) sequence the calls. A request is a list of
+byte strings (head, body) written back to back.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ USER_AGENT = (
 # A request id or invocation id is spliced into request lines and headers only if it is made of URL-path-safe,
 # header-safe characters (RFC 3986 pchar without '%'); ids of "." or ".." are refused too.
 _SAFE_ID = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]+")
+
+
+Request = list  # list[bytes]: the pieces of one request, written back to back
 
 
 class ProtocolError(Exception):
@@ -121,8 +126,8 @@ class Requests:
 
     def __init__(self, address: str, user_agent: str = USER_AGENT):
         common = f"Host: {address}\r\nUser-Agent: {user_agent}\r\n".encode("latin-1")
-        self.next = b"GET " + BASE + b"/invocation/next HTTP/1.1\r\n" + common + b"\r\n"
-        self.restore_next = b"GET " + BASE + b"/restore/next HTTP/1.1\r\n" + common + b"\r\n"
+        self.next: Request = [b"GET " + BASE + b"/invocation/next HTTP/1.1\r\n" + common + b"\r\n"]
+        self.restore_next: Request = [b"GET " + BASE + b"/restore/next HTTP/1.1\r\n" + common + b"\r\n"]
         self._invocation_prefix = b"POST " + BASE + b"/invocation/"
         self._response_suffix = b"/response HTTP/1.1\r\n" + common
         self._error_suffix = b"/error HTTP/1.1\r\n" + common + b"Content-Type: application/json\r\n"
