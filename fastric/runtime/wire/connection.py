@@ -75,9 +75,9 @@ class Connection:
 
     def send(self, request: Request) -> None:
         """Write a request (connecting first if needed); ConnectionLost if that fails."""
-        if self._sock is None:
-            self._connect()
         sock = self._sock
+        if sock is None:
+            sock = self._sock = self._connect()
         try:
             if len(request) == 1:
                 sock.sendall(request[0])
@@ -125,9 +125,10 @@ class Connection:
         self.send(request if then is None else [*request, *then])
         return self.receive()
 
-    def _connect(self) -> None:
+    def _connect(self) -> _socket.socket:
         try:
-            self._sock = open_socket(self.address)
+            sock = open_socket(self.address)
         except OSError as exc:
             raise ConnectionLost(f"cannot connect to {self.address}: {exc}") from None
         self._parser = ResponseParser()
+        return sock

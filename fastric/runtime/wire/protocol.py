@@ -87,8 +87,8 @@ def parse_deadline(value: bytes | None) -> int:
     value = value.strip()
     if value.isdigit():
         return int(value)
-    digits = re.match(rb"\d*", value).group()
-    return int(digits) if digits else 0
+    digits = re.match(rb"\d+", value)
+    return int(digits.group()) if digits else 0
 
 
 def is_safe_id(value: str) -> bool:
