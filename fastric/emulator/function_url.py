@@ -14,7 +14,8 @@ result back to an HTTP response as Lambda maps it:
   cuts the connection before the last chunk, so the client sees a truncated body.
 
 Request bodies of text types (`text/*`, JSON, XML, JavaScript) valid as UTF-8 are passed as text; other
-bodies are base64-encoded with `isBase64Encoded: true`.
+bodies are base64-encoded with `isBase64Encoded: true`. The Cookie header becomes `cookies`; `x-forwarded-for`,
+`-proto` and `-port` are added, as Lambda's front end adds them.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import sys
@@ -235,17 +236,31 @@ def test_without_the_option_other_paths_are_404(emulator):
 
 
 # -- streamed responses -------------------------------------------------------------------------
-STREAMER = ["--function-url", "--", sys.executable, str(HERE / "url_stream_bootstrap.py")]
+@pytest.fixture(scope="module")
+def streamer():
+    """An emulator whose bootstrap answers Function URL requests with streamed responses."""
+    process = EmulatorProcess(["--function-url", "--", sys.executable, str(HERE / "url_stream_bootstrap.py")], EXAMPLES)
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
-def test_streamed_prelude_sends_status_and_headers_before_the_body_ends(emulator, tmp_path):
-    gate = tmp_path / "gate"
-    emu = emulator(*STREAMER)
+@contextlib.contextmanager
+def streamed(emu, target: str):
+    """The response to GET `target`, as soon as its head is in (the body is read by the caller)."""
     conn = emu.connection(timeout=20)
     try:
-        conn.request("GET", f"/prelude?gate={gate}")
+        conn.request("GET", target)
+        yield conn.getresponse()
+    finally:
+        conn.close()
+
+
+def test_streamed_prelude_sends_status_and_headers_before_the_body_ends(streamer, tmp_path):
+    gate = tmp_path / "gate"
+    with streamed(streamer, f"/prelude?gate={gate}") as response:
         # The bootstrap holds its second chunk until the gate exists: the head and first chunk came live.
-        response = conn.getresponse()
         assert response.status == 201
         headers = response.getheaders()
         assert header(headers, "Transfer-Encoding") == ["chunked"]
@@ -255,33 +270,23 @@ def test_streamed_prelude_sends_status_and_headers_before_the_body_ends(emulator
         assert response.read1(100) == b"first "
         gate.touch()
         assert response.read() == b"second"
-    finally:
-        conn.close()
 
 
-def test_stream_without_prelude_is_a_200_with_its_content_type(emulator):
-    emu = emulator(*STREAMER)
-    status, headers, body = request(emu, "GET", "/plain")
+def test_stream_without_prelude_is_a_200_with_its_content_type(streamer):
+    status, headers, body = request(streamer, "GET", "/plain")
     assert (status, body) == (200, b"plain text")
     assert header(headers, "Content-Type") == ["text/plain"]
 
 
-def test_stream_error_after_the_head_truncates_the_body(emulator):
-    emu = emulator(*STREAMER)
-    conn = emu.connection(timeout=20)
-    try:
-        conn.request("GET", "/prelude-error")
-        response = conn.getresponse()
+def test_stream_error_after_the_head_truncates_the_body(streamer):
+    with streamed(streamer, "/prelude-error") as response:
         assert response.status == 201
         with pytest.raises(http.client.IncompleteRead) as caught:
             response.read()
         assert caught.value.partial == b"partial"
-    finally:
-        conn.close()
 
 
-def test_malformed_prelude_is_502(emulator):
-    emu = emulator(*STREAMER)
-    status, _, body = request(emu, "GET", "/bad-prelude")
+def test_malformed_prelude_is_502(streamer):
+    status, _, body = request(streamer, "GET", "/bad-prelude")
     assert (status, body) == (502, b"Internal Server Error")
-    assert emu.wait_for(lambda line: "prelude is not JSON" in line)
+    assert streamer.wait_for(lambda line: "prelude is not JSON" in line)
