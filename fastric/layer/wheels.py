@@ -37,7 +37,7 @@ def download(target: Target, requirements: list[str], dest: Path) -> list[Path]:
     if run.returncode != 0:
         errors = [line for line in run.stderr.splitlines() if not line.startswith("WARNING:")]
         detail = "\n".join(errors[-5:]) or f"exit status {run.returncode}"
-        raise BuildError(f"pip download found no {target.runtime} {target.arch} wheels:\n{detail}")
+        raise BuildError(f"pip download of the {target.runtime} {target.arch} wheels failed:\n{detail}")
     return sorted(dest.glob("*.whl"))
 
 
