@@ -12,6 +12,7 @@ import ast
 import json
 import os
 import platform
+import shutil
 import stat
 import subprocess
 import sys
@@ -165,6 +166,19 @@ def test_the_managed_runtimes_environment_passes_through(tmp_path):
     }
     record = run_wrapper(tmp_path, **lambda_vars)
     assert {name: record["env"].get(name) for name in lambda_vars} == lambda_vars
+
+
+@pytest.mark.skipif(not shutil.which("bash"), reason="no bash")
+def test_under_bash_the_machine_is_bashs_HOSTTYPE(tmp_path):
+    """Amazon Linux's /bin/sh is bash, whose HOSTTYPE names the machine as `uname -m` does."""
+    wrapper = hand_made_layer(tmp_path / "opt")
+    python = script(tmp_path / f"python{LAYER_PYTHON}", RECORDING_INTERPRETER.replace("VERSION", LAYER_PYTHON))
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "env").symlink_to(shutil.which("env"))  # the stand-in's only command: no uname
+    env = lambda_env(RECORD=str(tmp_path / "record"), PATH=str(tmp_path / "bin"))
+    run = subprocess.run([shutil.which("bash"), str(wrapper), str(python)], env=env, capture_output=True, timeout=10)
+    assert (run.returncode, run.stderr) == (7, b"")
+    assert (tmp_path / "record").read_text().splitlines()[1:] == ["-m", "fastric"]
 
 
 def test_an_interpreter_named_without_its_version_is_asked(tmp_path):
