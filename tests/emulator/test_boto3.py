@@ -203,5 +203,7 @@ def test_an_http_1_0_invoker_gets_the_whole_event_stream(emulator):
     assert f"Content-Length: {len(payload)}".encode() in head
     buffer = EventStreamBuffer()
     buffer.add_data(payload)
-    messages = [(message.headers[":event-type"], message.payload) for message in buffer]
-    assert messages == [("PayloadChunk", b"a"), ("PayloadChunk", b"b"), ("InvokeComplete", b"{}")]
+    *chunks, last = [(message.headers[":event-type"], message.payload) for message in buffer]
+    assert {event_type for event_type, _ in chunks} == {"PayloadChunk"}
+    assert b"".join(payload for _, payload in chunks) == b"ab"  # one chunk or two, as the reads fell
+    assert last == ("InvokeComplete", b"{}")
