@@ -520,6 +520,20 @@ def test_plain_event_is_one_orjson_call(monkeypatch):
     assert calls == [body]
 
 
+def test_the_compatibility_module_is_imported_only_when_orjson_refuses():
+    import subprocess
+
+    probe = (
+        "import sys; from fastric.runtime.marshal import decode_event, encode_result\n"
+        "encode_result(decode_event(b'{\"a\": [1, 2.5, \"x\"]}', 'application/json'))\n"
+        "print(sorted({'fastric.runtime.compat.jsonvalues', 'typing', 'decimal'} & set(sys.modules)))\n"
+        "encode_result({1: 2})\n"
+        "print('fastric.runtime.compat.jsonvalues' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+    assert run.stdout.splitlines() == ["[]", "True"], run.stderr
+
+
 # -- events -------------------------------------------------------------------------------------------
 
 
