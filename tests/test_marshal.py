@@ -1,7 +1,7 @@
 """fastric.runtime.marshal against awslambdaric 4.2.2's own marshaller (simplejson), in-process.
 
 Results: every value awslambdaric serializes must give the same JSON value; every value both refuse must give
-the same MarshalError message; each deliberate difference (DESIGN.md) is asserted on its own.
+the same MarshalError message; each deliberate difference (README) is asserted on its own.
 Events: the same decoded value (types included) or the same UnmarshalError message.
 """
 
@@ -398,7 +398,7 @@ def test_nesting_beyond_the_recursion_limit_is_a_marshal_error():
         assert ours == theirs
 
 
-# -- deliberate differences (DESIGN.md) ---------------------------------------------------------------
+# -- deliberate differences (README) ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -140,7 +140,8 @@ def _marshal_error(exc: BaseException) -> FaultError:
 def _convert_unknown(value: Any) -> Any:
     """orjson's `default`: what simplejson makes of a type orjson does not serialize itself, or TypeError."""
     # Compatibility shim (sys.modules probing): no Decimal can exist before `decimal` is imported, so the check
-    # never imports it at start-up. Needed by tests/test_marshal.py::test_decimal_results_stay_on_the_fast_path.
+    # never imports it (milliseconds of start-up). Needed by
+    # tests/test_marshal.py::test_the_compatibility_module_is_imported_only_when_orjson_refuses.
     decimal = sys.modules.get("decimal")
     if decimal is not None and isinstance(value, decimal.Decimal):
         return _Fragment(str(value)) if value.is_finite() else None

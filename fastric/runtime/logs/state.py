@@ -3,8 +3,12 @@
 `state.request_id` / `state.tenant_id` are the one place the ids that log records carry live: `set_request`
 writes them per invocation, `LambdaLoggerFilter` reads them for every record. By default they are plain attributes,
 one value for the whole process as in awslambdaric (threads the handler starts see them too).
+
 `make_ids_task_local()` switches the object, in place, to `TaskLocalLogState`, where they are held in
-`contextvars.ContextVar`s: each asyncio Task (each concurrent invocation) then sees the ids it set itself.
+`contextvars.ContextVar`s: each asyncio Task (each concurrent invocation) then sees the ids it set itself, and so
+does a thread it starts with `asyncio.to_thread` (a plain `threading.Thread` starts with an empty context: "").
+The switch changes the object's class rather than the code reading it, so neither `set_request` nor the filter
+tests a mode on every call, and every module holding `state` sees the switch.
 """
 
 from __future__ import annotations
