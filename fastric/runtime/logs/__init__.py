@@ -16,7 +16,7 @@ warning AWS_EXECUTION_ENV, LAMBDA_DISABLE_PREVIEW_WARN, AWS_REGION.
 
 The pieces, one job each: `frames` (telemetry frame encoding), `sinks` (stdout or the telemetry fd), `formatters`
 (root handler, filter, TEXT/JSON formatters), `streams` (unbuffered stdout/stderr), `messages` (the runtime's own
-lines), `state` (the one state object, `logs.state`: what `setup()` decided and the current ids).
+lines), `logstate` (the one state object, `logs.state`: what `setup()` decided and the current ids).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from fastric.runtime.logs.frames import (
     level_bucket,
     write_all,
 )
+from fastric.runtime.logs.logstate import LogState, TaskLocalLogState, make_ids_task_local, state
 from fastric.runtime.logs.messages import (
     UNHANDLED_INIT_WARNING,
     is_preview_runtime,
@@ -55,7 +56,6 @@ from fastric.runtime.logs.messages import (
     text_error_lines,
 )
 from fastric.runtime.logs.sinks import FramedTelemetryLogSink, LogSink, StandardLogSink, create_log_sink
-from fastric.runtime.logs.state import LogState, TaskLocalLogState, make_ids_task_local, state
 from fastric.runtime.logs.streams import Unbuffered, unbuffered
 
 __all__ = [

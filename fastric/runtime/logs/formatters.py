@@ -12,7 +12,7 @@ import time
 import traceback
 
 from fastric.runtime.logs.frames import JSON_FRAME_TYPES, TEXT_FRAME_TYPES, level_bucket
-from fastric.runtime.logs.state import state
+from fastric.runtime.logs.logstate import state
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:

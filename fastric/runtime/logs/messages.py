@@ -7,7 +7,7 @@ import os
 import time
 
 from fastric.runtime.logs.formatters import JSON_DATE_FORMAT, TEXT_DATE_FORMAT
-from fastric.runtime.logs.state import state
+from fastric.runtime.logs.logstate import state
 
 _UTF8_EXECUTION_ENVS = frozenset(
     ("AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14", "AWS_Lambda_python3.15")
