@@ -3,6 +3,7 @@
 Request headers honoured: `X-Amz-Client-Context` (base64 JSON, passed decoded to the runtime),
 `X-Amzn-Trace-Id`, `X-Amz-Tenant-Id`, `X-Amz-Invocation-Type` (`RequestResponse`, `Event` → 202 at once,
 `DryRun` → 204) and, an emulator extension, `X-Amz-Cognito-Identity` (JSON, passed as is).
+`X-Amz-Log-Type: Tail` holds the answer until the REPORT line and adds `X-Amz-Log-Result` (see tail.py).
 An empty body is the event `{}`; a body that is not JSON gets 400 (as from Lambda); a body over
 6 291 556 bytes gets 413 `RequestEntityTooLarge` and never reaches the function.
 """
@@ -19,6 +20,7 @@ from . import documents
 from .httpserver import Exchange
 from .invocation import HTTPSink, Invocation, ResponseSink
 from .scheduler import Scheduler
+from .tail import TailSink
 
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/[^/]+/invocations")
 JSON = [("Content-Type", "application/json")]
@@ -57,6 +59,8 @@ class InvokeAPI:
         if invocation_type == "dryrun":
             return exchange.respond(204)
         sink: ResponseSink = HTTPSink(exchange) if invocation_type != "event" else ResponseSink()
+        if invocation_type != "event" and (exchange.header("x-amz-log-type") or "").lower() == "tail":
+            sink = TailSink(exchange)
         invocation = Invocation(
             body if body.strip() else b"{}",
             sink,
@@ -65,6 +69,8 @@ class InvokeAPI:
             cognito_identity=exchange.header("x-amz-cognito-identity"),
             tenant_id=exchange.header("x-amz-tenant-id"),
         )
+        if isinstance(sink, TailSink):
+            invocation.tail = sink.tail
         if invocation_type == "event":
             exchange.respond(202, [("X-Amzn-RequestId", invocation.request_id)])
         else:

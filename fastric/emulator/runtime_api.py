@@ -1,7 +1,8 @@
 """The Runtime API the bootstrap talks to (`/2018-06-01/runtime/...`), following RAPID's answers.
 
 - `GET invocation/next`: waits for an invocation; 200 with the event and every `Lambda-Runtime-*` header
-  (always with a Content-Type). The first `/next` of a process ends its init phase.
+  (always with a Content-Type). The first `/next` of a process ends its init phase (once every extension
+  has called next too); each one also tells the sandbox the runtime is done with its last invocation.
 - `POST invocation/{id}/response`: 202; 400 `InvalidRequestID` for an id never handed out; 403
   `InvalidStateTransition` once the invocation has its answer; 413 `RequestEntityTooLarge` over
   6 291 556 bytes (the invoker then gets `Function.ResponseSizeTooLarge`); 400
@@ -15,7 +16,7 @@ A `Lambda-Runtime-Invocation-Id` echoed on a post must match the one sent on `/n
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
 
 import orjson
 
@@ -27,6 +28,9 @@ from .sandbox import Sandbox
 PREFIX = "/2018-06-01/runtime/"
 JSON = [("Content-Type", "application/json")]
 INVALID_INVOCATION_ID = documents.error_document("InvalidInvocationID", "Invalid invocation ID")
+RUNTIME_UNAVAILABLE = documents.error_document(
+    "Runtime.Unavailable", "Container error. Non-recoverable state. Runtime should exit promptly."
+)
 
 
 class RuntimeAPI:
@@ -61,16 +65,17 @@ class RuntimeAPI:
         instance = sandbox.current
         if instance is None or not instance.alive or instance.retiring:
             # A process the emulator has given up on (after a timeout or an init error): tell it to exit.
-            return exchange.respond(
-                500,
-                JSON,
-                documents.error_document(
-                    "Runtime.Unavailable", "Container error. Non-recoverable state. Runtime should exit promptly."
-                ),
-            )
+            return exchange.respond(500, JSON, RUNTIME_UNAVAILABLE)
+        instance.polled()
         if instance.initialized_at is None:
-            instance.initialized_at = time.monotonic()
-            instance.measure_memory()  # the init peak, in case the process dies before its first report
+            init = asyncio.ensure_future(sandbox.complete_init(instance))
+            exchange.on_close(canceller(init))
+            try:
+                await init
+            except asyncio.CancelledError:
+                return
+            if instance.retiring or not instance.alive:
+                return exchange.respond(500, JSON, RUNTIME_UNAVAILABLE)
         invocation = instance.take_queued()
         if invocation is None:
             poll = instance.add_poll()
@@ -146,9 +151,9 @@ class RuntimeAPI:
     # -- /init/error -----------------------------------------------------------------------
     async def init_error(self, exchange: Exchange) -> None:
         instance = self.sandbox.current
-        if instance is None or instance.initialized_at is not None or instance.init_error is not None:
+        if instance is None or instance.polls_received or instance.init_error is not None:
             await exchange.read_body()
-            source = "Ready" if instance is not None and instance.initialized_at is not None else "InitError"
+            source = "Ready" if instance is not None and instance.polls_received else "InitError"
             return exchange.respond(403, JSON, documents.invalid_state_transition(source, "InitError"))
         body = await exchange.read_body()
         header_type = exchange.header("lambda-runtime-function-error-type")
@@ -191,6 +196,15 @@ def _next_headers(invocation: Invocation, function_arn: str) -> list[tuple[str, 
     if invocation.tenant_id:
         headers.append(("Lambda-Runtime-Aws-Tenant-Id", invocation.tenant_id))
     return headers
+
+
+def canceller(future: asyncio.Future) -> Callable[[], None]:
+    """A callback that cancels `future` (for `Exchange.on_close`)."""
+
+    def cancel() -> None:
+        future.cancel()
+
+    return cancel
 
 
 async def _refuse(exchange: Exchange, status: int, document: bytes) -> None:

@@ -6,11 +6,11 @@ import asyncio
 
 from .config import FunctionConfig
 from .documents import MAX_PAYLOAD
+from .extensions_api import local_apis
 from .httpserver import serve
 from .invocation import Invocation
 from .invoke_api import InvokeAPI
 from .report import PlatformLog
-from .runtime_api import RuntimeAPI
 from .sandbox import Sandbox
 from .scheduler import Scheduler
 
@@ -30,7 +30,7 @@ class Emulator:
 
     async def start(self, host: str | None = None, port: int = 0) -> None:
         """Serve the Runtime API (and the invoke endpoint on host:port unless host is None); spawn the bootstrap."""
-        runtime_server = await serve(RuntimeAPI(self.sandbox), RUNTIME_API_HOST, 0, MAX_PAYLOAD)
+        runtime_server = await serve(local_apis(self.sandbox), RUNTIME_API_HOST, 0, MAX_PAYLOAD)
         self._servers.append(runtime_server)
         self.sandbox.runtime_api = f"{RUNTIME_API_HOST}:{runtime_server.sockets[0].getsockname()[1]}"
         if host is not None:
