@@ -376,10 +376,11 @@ class Extensions:
                 {"eventType": SHUTDOWN, "shutdownReason": reason, "deadlineMs": int((time.time() + budget) * 1000)}
             )
             for extension in running:
-                if extension.registered and SHUTDOWN in extension.events and extension.error is None:
-                    extension.deliver(event)
-                else:
+                if not extension.registered or SHUTDOWN not in extension.events:
                     extension.kill()
+                elif extension.error is None:
+                    extension.deliver(event)
+                # one that posted an error is on its way out: it gets the time, not the event
             exits = [extension.process.wait() for extension in running if extension.process is not None]
             _, late = await asyncio.wait(
                 [asyncio.ensure_future(wait) for wait in exits], timeout=max(0.0, deadline - time.monotonic())

@@ -393,6 +393,9 @@ class Sandbox:
     async def run(self, invocation: Invocation) -> None:
         """Run one invocation to its end (the caller holds a concurrency slot)."""
         loop = asyncio.get_running_loop()
+        previous = self.current
+        if previous is not None and previous.retiring and not self._closing:
+            await asyncio.shield(previous.stopped)  # a reset in progress: still queued, not yet on the clock
         invocation.started_at = time.monotonic()
         invocation.deadline_ms = int(time.time() * 1000 + self.config.timeout * 1000)
         self._running[invocation.request_id] = invocation
