@@ -437,6 +437,7 @@ class Sandbox:
             await instance.wait_polled_after(mark)
             if instance.polls_received > mark:
                 came_back = True
+                instance.drain_logs()  # what the function printed belongs before its runtimeDone
                 self._runtime_done(invocation, instance)
             await instance.extensions.wait_invoke_done()
 

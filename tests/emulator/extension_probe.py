@@ -3,7 +3,8 @@
 Usage: `extension_probe.py NAME` (NAME is the extension's file name, sent as `Lambda-Extension-Name`).
 Every record goes to the file `$EXT_RECORD`, one JSON object a line, with "name" and "kind": `env`, `register`,
 `event` (each event/next answer), `done` (about to call next after EXT_DELAY), `subscribe` (Telemetry API
-answers), `telemetry` (each batch received), `error` (init/error, exit/error answers). Behaviour, from the environment:
+answers), `late` (a subscription after init), `telemetry` (each batch received), `error` (init/error, exit/error
+answers). Behaviour, from the environment:
   EXT_EVENTS      events to register for (default "INVOKE,SHUTDOWN")
   EXT_CRASH       exit 3 before registering
   EXT_INIT_ERROR  post /extension/init/error after registering, then exit 1
@@ -135,8 +136,9 @@ def main():
         )
         record("error", which="init", status=result[0], answer=result[2])
         sys.exit(1)
+    request = None
     if os.environ.get("EXT_TELEMETRY"):
-        subscribe(identifier, os.environ["EXT_TELEMETRY"].split(","))
+        request = subscribe(identifier, os.environ["EXT_TELEMETRY"].split(","))
     print(f"{NAME}: ready", flush=True)
     while True:
         status, headers, event = call("GET", "/2020-01-01/extension/event/next", headers=ident)
@@ -144,6 +146,10 @@ def main():
         if status != 200:
             sys.exit(2)
         print(f"{NAME}: {event['eventType']} {event.get('requestId', event.get('shutdownReason'))}", flush=True)
+        if request is not None:
+            late = call("PUT", "/2022-07-01/telemetry", json.dumps(request).encode(), ident)
+            record("late", status=late[0], answer=late[2])
+            request = None
         if event["eventType"] == "SHUTDOWN":
             time.sleep(0.1)  # let the last telemetry batches land
             sys.exit(0)
