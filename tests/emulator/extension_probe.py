@@ -10,7 +10,7 @@ answers). Behaviour, from the environment:
   EXT_INIT_ERROR  post /extension/init/error after registering, then exit 1
   EXT_EXIT_ERROR  post /extension/exit/error after the first INVOKE, call next once more, then exit 1
   EXT_DELAY       seconds to wait after an INVOKE event before calling next
-  EXT_STUCK       never call next after an INVOKE event
+  EXT_STUCK       a path: if it does not exist, create it and never call next after the INVOKE event
   EXT_TELEMETRY   subscribe to these Telemetry API types (comma-separated), buffering timeoutMs 25
   EXT_TCP         deliver telemetry over TCP instead of HTTP
   EXT_BAD_SUBSCRIPTIONS  first try subscriptions Lambda refuses (recorded as `subscribe` with "bad": true)
@@ -164,7 +164,9 @@ def main():
             result = call("GET", "/2020-01-01/extension/event/next", headers=ident)
             record("error", which="next after exit", status=result[0], answer=result[2])
             sys.exit(1)
-        if os.environ.get("EXT_STUCK"):
+        stuck = os.environ.get("EXT_STUCK")
+        if stuck and not os.path.exists(stuck):
+            open(stuck, "w").close()
             time.sleep(3600)
         if os.environ.get("EXT_DELAY"):
             time.sleep(float(os.environ["EXT_DELAY"]))

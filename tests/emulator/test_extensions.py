@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 
 from emulator_process import pid_alive
 from extensions_kit import BOOTSTRAP, add_extension, environment, index_of, records, wait_records
+
+from fastric.emulator import cli as emulator_cli
 
 
 def test_external_extension_lifecycle(emulator, tmp_path):
@@ -96,7 +101,7 @@ def test_an_invocation_ends_when_every_extension_has_called_next(emulator, tmp_p
 
 def test_an_extension_that_never_calls_next_times_the_invocation_out(emulator, tmp_path):
     record = tmp_path / "record.jsonl"
-    add_extension(tmp_path / "ext", "stuck", EXT_STUCK="1")
+    add_extension(tmp_path / "ext", "stuck", EXT_STUCK=str(tmp_path / "stuck-once"))
     emu = emulator("--timeout", "1", "--extensions", str(tmp_path / "ext"), "--", *BOOTSTRAP, env=environment(record))
     first = emu.invoke({})
     assert first.status == 200 and "x-amz-function-error" not in first.headers  # the function did answer
@@ -184,3 +189,48 @@ def test_exit_error_takes_the_extension_out(emulator, tmp_path):
     exit_error, next_after = wait_records(record, "error", "quitter", count=2)
     assert (exit_error["status"], exit_error["answer"]) == (202, {"status": "OK"})
     assert (next_after["status"], next_after["answer"]["errorType"]) == (403, "Extension.InvalidExtensionState")
+
+
+def test_fastric_invoke_runs_the_extensions_and_shuts_them_down(tmp_path):
+    record = tmp_path / "record.jsonl"
+    add_extension(tmp_path / "ext", "recorder")
+    command = [sys.executable, "-m", "fastric", "invoke", "--extensions", str(tmp_path / "ext"), "--event", "{}"]
+    result = subprocess.run([*command, "--", *BOOTSTRAP], env=environment(record), capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["event"] == {}  # stdout is the response alone
+    assert b"recorder: INVOKE" in result.stderr
+    events = [r["event"]["eventType"] for r in records(record, "event")]
+    assert events == ["INVOKE", "SHUTDOWN"]
+
+    missing = subprocess.run([*command[:5], str(tmp_path / "nope"), "app.handler"], capture_output=True, timeout=60)
+    assert missing.returncode == 2 and b"is not a directory" in missing.stderr
+
+
+def test_opt_extensions_is_the_default_directory(tmp_path, monkeypatch):
+    parser = emulator_cli._parser("emulate")
+    monkeypatch.setattr(emulator_cli, "SYSTEM_EXTENSIONS", str(tmp_path))
+    config = emulator_cli._function_config(parser.parse_args(["--task-root", str(tmp_path)]), "app.handler", [])
+    assert config.extensions_dir == str(tmp_path)
+    monkeypatch.setattr(emulator_cli, "SYSTEM_EXTENSIONS", str(tmp_path / "missing"))
+    config = emulator_cli._function_config(parser.parse_args(["--task-root", str(tmp_path)]), "app.handler", [])
+    assert config.extensions_dir is None
+
+
+def test_multi_concurrency_extensions_may_not_subscribe_to_invoke(emulator, tmp_path):
+    record = tmp_path / "record.jsonl"
+    add_extension(tmp_path / "ext", "invoker")
+    add_extension(tmp_path / "ext2", "watcher", EXT_EVENTS="SHUTDOWN")
+    emu = emulator(
+        "--concurrency", "2", "--extensions", str(tmp_path / "ext"), "--", *BOOTSTRAP, env=environment(record)
+    )
+    refused = emu.invoke({})
+    assert refused.status == 502 and refused.json()["errorType"] == "Extension.Crash"
+    registration = records(record, "register", "invoker")[0]
+    assert (registration["status"], registration["answer"]["errorType"]) == (403, "Extension.InvalidEventType")
+
+    emu = emulator(
+        "--concurrency", "2", "--extensions", str(tmp_path / "ext2"), "--", *BOOTSTRAP, env=environment(record)
+    )
+    assert emu.invoke({}).status == 200
+    assert emu.stop() == 0
+    assert [r["event"]["eventType"] for r in records(record, "event", "watcher")] == ["SHUTDOWN"]
