@@ -267,7 +267,10 @@ class Extensions:
         """`POST /extension/register`; raises Refusal as RAPID refuses."""
         multi_concurrency = self.config.concurrency is not None
         extension = self.external.get(name)
-        allowed = (SHUTDOWN,) if multi_concurrency else (INVOKE, SHUTDOWN) if extension else (INVOKE,)
+        if extension is not None:
+            allowed: tuple[str, ...] = (SHUTDOWN,) if multi_concurrency else (INVOKE, SHUTDOWN)
+        else:  # internal: never SHUTDOWN (the runtime stops it); no INVOKE events under multi-concurrency
+            allowed = () if multi_concurrency else (INVOKE,)
         for event in events:
             if event not in allowed:
                 reason = (

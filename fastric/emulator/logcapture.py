@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import time
 from collections.abc import Callable
 
@@ -73,7 +74,8 @@ class LineCapture:
         while view:
             try:
                 written = os.write(self.forward_to, view)
-            except BlockingIOError:
+            except BlockingIOError:  # a non-blocking stderr that is full: wait until it takes more
+                select.select([], [self.forward_to], [])
                 continue
             except OSError:
                 return

@@ -234,15 +234,7 @@ class Sandbox:
         )
         self.environments.append(extensions)
         init_started = time.monotonic()
-        extensions.telemetry.emit(
-            "platform.initStart",
-            {
-                "initializationType": self.initialization_type,
-                "phase": "init",
-                "functionName": config.function_name,
-                "functionVersion": "$LATEST",
-            },
-        )
+        extensions.telemetry.init_start(self.initialization_type, config.function_name)
         failure = await extensions.launch(
             find_extensions(config.extensions_dir), extension_environment(environment), config.task_root
         )
@@ -348,22 +340,11 @@ class Sandbox:
             self._init_finished(instance, "success", None)
 
     def _init_finished(self, instance: Instance, status: str, error_type: str | None) -> None:
-        """The init telemetry: each extension's state, initRuntimeDone and initReport; then no more subscriptions."""
-        tel = instance.telemetry
-        if not tel.open:
-            return
-        if tel.active:
-            for extension in instance.extensions.registered:
-                tel.emit(
-                    "platform.extension",
-                    {"name": extension.name, "state": "Ready", "events": sorted(extension.events)},
-                )
-            phase = {"initializationType": self.initialization_type, "phase": "init"}
-            tel.emit("platform.initRuntimeDone", telemetry.with_status(dict(phase), status, error_type))
+        """The init telemetry (once): extensions' states, initRuntimeDone, initReport."""
+        if instance.telemetry.open:
             duration_ms = ((instance.initialized_at or time.monotonic()) - instance.spawned_at) * 1000
-            report = dict(phase, metrics={"durationMs": telemetry.rounded(duration_ms)})
-            tel.emit("platform.initReport", telemetry.with_status(report, status, error_type))
-        tel.end_init()
+            states = [(extension.name, sorted(extension.events)) for extension in instance.extensions.registered]
+            instance.telemetry.init_done(self.initialization_type, states, status, error_type, duration_ms)
 
     def _extension_failed(self, extensions: Extensions, error_type: str, message: str) -> None:
         """An extension failed during init (crash, init/error): the instance fails its init."""
@@ -394,7 +375,7 @@ class Sandbox:
         """Run one invocation to its end (the caller holds a concurrency slot)."""
         loop = asyncio.get_running_loop()
         previous = self.current
-        if previous is not None and previous.retiring and not self._closing:
+        if previous is not None and previous.retiring and self.pending_failure is None and not self._closing:
             await asyncio.shield(previous.stopped)  # a reset in progress: still queued, not yet on the clock
         invocation.started_at = time.monotonic()
         invocation.deadline_ms = int(time.time() * 1000 + self.config.timeout * 1000)
@@ -465,14 +446,7 @@ class Sandbox:
         instance.extensions.release_invoke(
             invocation.request_id, invocation.deadline_ms, self.config.function_arn, invocation.trace_id
         )
-        instance.telemetry.emit(
-            "platform.start",
-            {
-                "requestId": invocation.request_id,
-                "version": "$LATEST",
-                "tracing": telemetry.tracing(invocation.trace_id),
-            },
-        )
+        instance.telemetry.start(invocation.request_id, invocation.trace_id)
 
     def lookup(self, request_id: str) -> tuple[Invocation | None, bool]:
         """The invocation in flight with this id; else (None, whether the id was ever seen)."""
@@ -527,17 +501,11 @@ class Sandbox:
 
     # -- the end of an invocation ----------------------------------------------------------
     def _runtime_done(self, invocation: Invocation, instance: Instance) -> None:
-        tel = instance.telemetry
-        if not tel.active:
-            return
-        status, error_type = _outcome(invocation)
-        duration_ms = (time.monotonic() - invocation.dispatched_at) * 1000
-        record = {
-            "requestId": invocation.request_id,
-            "metrics": {"durationMs": telemetry.rounded(duration_ms)},
-            "tracing": telemetry.tracing(invocation.trace_id),
-        }
-        tel.emit("platform.runtimeDone", telemetry.with_status(record, status, error_type))
+        if instance.telemetry.active:
+            duration_ms = (time.monotonic() - invocation.dispatched_at) * 1000
+            instance.telemetry.runtime_done(
+                invocation.request_id, invocation.trace_id, *_outcome(invocation), duration_ms
+            )
 
     def _report(self, invocation: Invocation, instance: Instance | None, runtime_done: bool) -> None:
         request_id = invocation.request_id
@@ -580,13 +548,8 @@ class Sandbox:
         if instance is not None and invocation.dispatched_at and instance.telemetry.active:
             if not runtime_done:
                 self._runtime_done(invocation, instance)
-            status, error_type = _outcome(invocation)
-            record = {
-                "requestId": request_id,
-                "metrics": telemetry.report_metrics(duration_ms, self.config.memory_mb, memory, init_ms),
-                "tracing": telemetry.tracing(invocation.trace_id),
-            }
-            instance.telemetry.emit("platform.report", telemetry.with_status(record, status, error_type))
+            metrics = telemetry.report_metrics(duration_ms, self.config.memory_mb, memory, init_ms)
+            instance.telemetry.report(request_id, invocation.trace_id, *_outcome(invocation), metrics)
         if invocation.tail is not None:
             invocation.tail.finish()
 

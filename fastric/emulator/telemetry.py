@@ -101,6 +101,55 @@ class Telemetry:
         )
         return 200, SUBSCRIBED
 
+    # -- the platform events ------------------------------------------------------------------
+    def init_start(self, initialization_type: str, function_name: str) -> None:
+        self.emit(
+            "platform.initStart",
+            {
+                "initializationType": initialization_type,
+                "phase": "init",
+                "functionName": function_name,
+                "functionVersion": "$LATEST",
+            },
+        )
+
+    def init_done(
+        self,
+        initialization_type: str,
+        extensions: list[tuple[str, list[str]]],
+        status: str,
+        error_type: str | None,
+        duration_ms: float,
+    ) -> None:
+        """Each extension's state, initRuntimeDone and initReport; then init is over (see `end_init`)."""
+        if self.active:
+            for name, events in extensions:
+                self.emit("platform.extension", {"name": name, "state": "Ready", "events": events})
+            phase = {"initializationType": initialization_type, "phase": "init"}
+            self.emit("platform.initRuntimeDone", with_status(dict(phase), status, error_type))
+            report = dict(phase, metrics={"durationMs": rounded(duration_ms)})
+            self.emit("platform.initReport", with_status(report, status, error_type))
+        self.end_init()
+
+    def start(self, request_id: str, trace_id: str) -> None:
+        self.emit("platform.start", {"requestId": request_id, "version": "$LATEST", "tracing": tracing(trace_id)})
+
+    def runtime_done(
+        self, request_id: str, trace_id: str, status: str, error_type: str | None, duration_ms: float
+    ) -> None:
+        record = {
+            "requestId": request_id,
+            "metrics": {"durationMs": rounded(duration_ms)},
+            "tracing": tracing(trace_id),
+        }
+        self.emit("platform.runtimeDone", with_status(record, status, error_type))
+
+    def report(
+        self, request_id: str, trace_id: str, status: str, error_type: str | None, metrics: dict[str, Any]
+    ) -> None:
+        record = {"requestId": request_id, "metrics": metrics, "tracing": tracing(trace_id)}
+        self.emit("platform.report", with_status(record, status, error_type))
+
     def end_init(self) -> None:
         """Init is over: no more subscriptions, no more backlog."""
         self.backlog = None
