@@ -219,25 +219,12 @@ class Extensions:
         name = os.path.basename(path)
         extension = Extension(name, external=True)
         self.external[name] = extension
-        capture, write_fd = LineCapture.pipe(self.on_line)
         try:
-            extension.process = await asyncio.create_subprocess_exec(
-                path,
-                cwd=cwd,
-                env=environment,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=write_fd,
-                stderr=write_fd,
-                start_new_session=True,
-            )
+            extension.process, extension.capture = await LineCapture.spawn([path], cwd, environment, self.on_line)
         except OSError as error:
-            capture.close()
             reason = f"fork/exec {path}: {(error.strerror or str(error)).lower()}"
             self.log.note(f"cannot start extension {name}: {reason}")
             return "Extension.LaunchError", reason
-        finally:
-            os.close(write_fd)
-        extension.capture = capture
         self.log.note(f"extension {name} started (pid {extension.process.pid})")
         asyncio.get_running_loop().create_task(self._watch(extension))
         return None

@@ -22,7 +22,7 @@ from . import documents
 from .config import ACCOUNT_ID
 from .extensions import Extension, Extensions, Refusal
 from .httpserver import App, Exchange
-from .runtime_api import RuntimeAPI, canceller
+from .runtime_api import RuntimeAPI, canceller, refuse
 from .sandbox import Sandbox
 
 EXTENSION_PREFIX = "/2020-01-01/extension/"
@@ -64,13 +64,13 @@ class ExtensionsAPI:
             elif route == "exit/error":
                 expected, handler = "POST", self.exit_error
             else:
-                return await _answer(exchange, 404, documents.NOT_FOUND)
+                return await refuse(exchange, 404, documents.NOT_FOUND)
         if method != expected:
-            return await _answer(exchange, 405, documents.METHOD_NOT_ALLOWED)
+            return await refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
         try:
             await handler(exchange)
         except Refusal as refusal:
-            await _answer(exchange, refusal.status, refusal.document)
+            await refuse(exchange, refusal.status, refusal.document)
 
     async def register(self, exchange: Exchange) -> None:
         body = await exchange.read_body()
@@ -162,12 +162,3 @@ def _registered_events(body: bytes) -> list[str]:
     if not isinstance(events, list) or not all(isinstance(event, str) for event in events):
         raise Refusal("InvalidRequestFormat", "events must be an array of strings")
     return events
-
-
-async def _answer(exchange: Exchange, status: int, document: bytes) -> None:
-    """Answer with an error once the request body is in (drained, so the connection stays usable)."""
-    try:
-        await exchange.read_body()
-    except asyncio.CancelledError:
-        return
-    exchange.respond(status, JSON, document)

@@ -35,10 +35,28 @@ class LineCapture:
         asyncio.get_running_loop().add_reader(fd, self.drain)
 
     @classmethod
-    def pipe(cls, on_line: LineCallback, forward_to: int | None = STDERR) -> tuple[LineCapture, int]:
-        """A capture and the write end of its pipe (to give the child, then close in the parent)."""
+    async def spawn(
+        cls, command: list[str], cwd: str, env: dict[str, str], on_line: LineCallback
+    ) -> tuple[asyncio.subprocess.Process, LineCapture]:
+        """Start `command` in a session of its own, its stdout and stderr captured; OSError if it cannot start."""
         read_fd, write_fd = os.pipe()
-        return cls(read_fd, on_line, forward_to), write_fd
+        capture = cls(read_fd, on_line)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                start_new_session=True,
+            )
+        except OSError:
+            capture.close()
+            raise
+        finally:
+            os.close(write_fd)
+        return process, capture
 
     def drain(self) -> None:
         """Read and hand on everything the pipe holds now; at end of file, finish and close."""

@@ -42,14 +42,14 @@ class RuntimeAPI:
     async def __call__(self, exchange: Exchange) -> None:
         path = exchange.path
         if not path.startswith(PREFIX):
-            return await _refuse(exchange, 404, documents.NOT_FOUND)
+            return await refuse(exchange, 404, documents.NOT_FOUND)
         route = path[len(PREFIX) :]
         if route == "invocation/next":
             if exchange.method != "GET":
-                return await _refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
+                return await refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
             return await self.next(exchange)
         if exchange.method != "POST" and (route == "init/error" or route.startswith("invocation/")):
-            return await _refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
+            return await refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
         if route == "init/error":
             return await self.init_error(exchange)
         parts = route.split("/")
@@ -57,7 +57,7 @@ class RuntimeAPI:
             return await self.response(exchange, parts[1])
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "error":
             return await self.error(exchange, parts[1])
-        return await _refuse(exchange, 404, documents.NOT_FOUND)
+        return await refuse(exchange, 404, documents.NOT_FOUND)
 
     # -- /next -----------------------------------------------------------------------------
     async def next(self, exchange: Exchange) -> None:
@@ -167,14 +167,14 @@ class RuntimeAPI:
         """The dispatched invocation this post answers, marked as being answered; else refuse the post."""
         invocation, seen = self.sandbox.lookup(request_id)
         if invocation is None and not seen:
-            await _refuse(exchange, 400, documents.INVALID_REQUEST_ID)
+            await refuse(exchange, 400, documents.INVALID_REQUEST_ID)
             return None
         if invocation is None or invocation.state is not State.DISPATCHED:
-            await _refuse(exchange, 403, documents.invalid_state_transition("RuntimeResponseSentState", target))
+            await refuse(exchange, 403, documents.invalid_state_transition("RuntimeResponseSentState", target))
             return None
         echoed = exchange.header("lambda-runtime-invocation-id")
         if echoed and echoed != invocation.invocation_id:
-            await _refuse(exchange, 400, INVALID_INVOCATION_ID)
+            await refuse(exchange, 400, INVALID_INVOCATION_ID)
             return None
         invocation.state = State.RESPONDING
         return invocation
@@ -207,7 +207,7 @@ def canceller(future: asyncio.Future) -> Callable[[], None]:
     return cancel
 
 
-async def _refuse(exchange: Exchange, status: int, document: bytes) -> None:
+async def refuse(exchange: Exchange, status: int, document: bytes) -> None:
     """Answer with an error once the request body is in (drained, so the connection stays usable)."""
     try:
         await exchange.read_body()

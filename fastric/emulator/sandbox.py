@@ -248,19 +248,14 @@ class Sandbox:
                 error_type,
                 lambda request_id: documents.error_document(error_type, f"RequestId: {request_id} Error: {message}"),
             )
-        capture, write_fd = LineCapture.pipe(lambda line, at: self._log_line(extensions, "function", line, at))
         try:
-            process = await asyncio.create_subprocess_exec(
-                *config.command,
-                cwd=config.task_root,
-                env=environment,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=write_fd,
-                stderr=write_fd,
-                start_new_session=True,
+            process, capture = await LineCapture.spawn(
+                config.command,
+                config.task_root,
+                environment,
+                lambda line, at: self._log_line(extensions, "function", line, at),
             )
         except OSError as error:
-            capture.close()
             reason = f"fork/exec {config.command[0]}: {(error.strerror or str(error)).lower()}"
             self.log.note(f"cannot start the bootstrap: {reason}")
             await extensions.shutdown("failure", SHUTDOWN_LIMIT)
@@ -268,8 +263,6 @@ class Sandbox:
             return Failure(
                 "Runtime.InvalidEntrypoint", lambda request_id: documents.invalid_entrypoint(request_id, reason)
             )
-        finally:
-            os.close(write_fd)
         instance = Instance(process, extensions, capture)
         instance.spawned_at = init_started  # Init Duration covers the extensions' init too
         self.current = instance

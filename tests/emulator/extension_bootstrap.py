@@ -11,7 +11,6 @@ an event {"register": NAME} tries to register an internal extension then, an eve
 answered with an /error post.
 """
 
-import http.client
 import json
 import os
 import signal
@@ -19,21 +18,10 @@ import sys
 import threading
 import time
 
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+from api_client import call
+
 ANSWERS = {}
 INTERNAL = []
-
-
-def call(method, path, body=None, headers=None):
-    host, port = API.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=120)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        raw = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(raw) if raw else None
-    finally:
-        conn.close()
 
 
 def register(name, events):

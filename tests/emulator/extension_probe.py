@@ -17,7 +17,6 @@ answers). Behaviour, from the environment:
 It prints a line for each event (the `extension` log stream) and exits 0 on SHUTDOWN.
 """
 
-import http.client
 import http.server
 import json
 import os
@@ -26,8 +25,9 @@ import sys
 import threading
 import time
 
+from api_client import call
+
 NAME = sys.argv[1]
-API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 RECORD = os.environ["EXT_RECORD"]
 LOCK = threading.Lock()
 
@@ -36,18 +36,6 @@ def record(kind, **fields):
     line = json.dumps({"name": NAME, "kind": kind, "at": time.time(), **fields})
     with LOCK, open(RECORD, "a") as out:
         out.write(line + "\n")
-
-
-def call(method, path, body=None, headers=None):
-    host, port = API.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=120)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        raw = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(raw) if raw else None
-    finally:
-        conn.close()
 
 
 class TelemetryHandler(http.server.BaseHTTPRequestHandler):
