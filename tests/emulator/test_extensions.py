@@ -148,8 +148,8 @@ def test_shutdown_with_an_internal_extension_sends_sigterm_then_sigkill(emulator
     env = environment(tmp_path / "r", BOOT_INTERNAL="probe-internal", BOOT_SIGTERM="hang")
     emu = emulator("--", *BOOTSTRAP, env=env)
     pid = emu.invoke({}).json()["pid"]
-    assert emu.stop() == 0
-    assert "bootstrap got SIGTERM" in emu.stderr  # its output during shutdown reaches the log
+    assert emu.stop() == 0, emu.stderr
+    assert "bootstrap got SIGTERM" in emu.stderr, emu.stderr  # its output during shutdown reaches the log
     assert not pid_alive(pid)  # it ignored SIGTERM: killed after the grace
 
 
