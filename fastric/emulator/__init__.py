@@ -42,5 +42,11 @@ Choices, where the RIE or the brief left room (the RIE's own behaviour is descri
 - Logs: `START` / `END` / `REPORT` lines (real request id, measured duration, peak RSS of the bootstrap's
   process tree from /proc VmHWM, `Init Duration` on an instance's first invoke) and the bootstrap's
   stdout and stderr all go to the emulator's stderr, so `fastric invoke`'s stdout is the response alone.
-- Ctrl-C / SIGTERM: the bootstrap gets SIGTERM, then SIGKILL after 0.5 s; the emulator exits 0.
+  The bootstrap's and extensions' output is captured on the way (for the Telemetry API and
+  `X-Amz-Log-Type: Tail`) and copied to stderr unchanged as it comes.
+- Extensions and the Telemetry API (`extensions.py`, `extensions_api.py`, `telemetry.py`): served on the
+  Runtime API's address; external extensions from `/opt/extensions` or `--extensions DIR`.
+- Ctrl-C / SIGTERM: as on Lambda, the bootstrap is killed (SIGKILL) when no extension is registered; with
+  one, it gets SIGTERM first (500 ms, or 300 ms with external extensions only), then the external extensions
+  get SHUTDOWN and the rest of 2 s; then SIGKILL. The emulator exits 0.
 """

@@ -17,6 +17,7 @@ from .config import (
     DEFAULT_MEMORY,
     DEFAULT_REGION,
     DEFAULT_TIMEOUT,
+    SYSTEM_EXTENSIONS,
     ConfigError,
     FunctionConfig,
     resolve_command,
@@ -184,6 +185,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
         default=os.getcwd(),
         help="function code directory: the bootstrap's cwd and LAMBDA_TASK_ROOT (default .)",
     )
+    parser.add_argument(
+        "--extensions",
+        metavar="DIR",
+        help=f"external extensions: the executables in DIR, started before the bootstrap "
+        f"(default {SYSTEM_EXTENSIONS} when it exists)",
+    )
     if command == "invoke":
         parser.add_argument("--event", metavar="JSON", help="the event (default {})")
         parser.add_argument("--event-file", metavar="PATH", help="read the event from a file")
@@ -210,6 +217,11 @@ def _function_config(args: argparse.Namespace, handler: str | None, command: lis
     task_root = os.path.abspath(args.task_root)
     if not os.path.isdir(task_root):
         raise ConfigError(f"--task-root {task_root} is not a directory")
+    extensions_dir = os.path.abspath(args.extensions) if args.extensions else None
+    if extensions_dir is not None and not os.path.isdir(extensions_dir):
+        raise ConfigError(f"--extensions {extensions_dir} is not a directory")
+    if extensions_dir is None and os.path.isdir(SYSTEM_EXTENSIONS):
+        extensions_dir = SYSTEM_EXTENSIONS
     bootstrap, handler = resolve_command(handler, command, task_root)
     handler = handler or os.environ.get("AWS_LAMBDA_FUNCTION_HANDLER") or os.environ.get("_HANDLER")
     return FunctionConfig(
@@ -222,6 +234,7 @@ def _function_config(args: argparse.Namespace, handler: str | None, command: lis
         memory_mb=memory,
         concurrency=concurrency,
         region=os.environ.get("AWS_REGION") or DEFAULT_REGION,
+        extensions_dir=extensions_dir,
     )
 
 

@@ -15,6 +15,7 @@ DEFAULT_MEMORY = 3008  # MB, the RIE's
 DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "012345678912"  # the RIE's
 SYSTEM_BOOTSTRAP = "/var/runtime/bootstrap"
+SYSTEM_EXTENSIONS = "/opt/extensions"  # where Lambda looks for external extensions
 
 
 class ConfigError(Exception):
@@ -34,6 +35,7 @@ class FunctionConfig:
     memory_mb: int = DEFAULT_MEMORY
     concurrency: int | None = None  # None: classic, one invocation at a time, no AWS_LAMBDA_MAX_CONCURRENCY
     region: str = DEFAULT_REGION
+    extensions_dir: str | None = None  # external extensions: its executable files, started before the runtime
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @property

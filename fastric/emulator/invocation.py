@@ -86,6 +86,7 @@ class Invocation:
         self.report_error_type: str | None = None
         self.function_error = False
         self.instance: Any = None  # the sandbox instance it was handed to
+        self.tail: Any = None  # a LogTail when the invoker asked for the log (X-Amz-Log-Type: Tail)
         self.done: asyncio.Future = asyncio.get_running_loop().create_future()
         self._streaming = False
         self._streamed_bytes = 0

@@ -7,7 +7,8 @@
 Request headers honoured: `X-Amz-Client-Context` (base64 of a JSON object; passed to the runtime as one
 line of ASCII JSON), `X-Amzn-Trace-Id`, `X-Amz-Tenant-Id`, `X-Amz-Invocation-Type` (`RequestResponse`,
 `Event` → 202 at once (Invoke only), `DryRun` → 204) and, an emulator extension, `X-Amz-Cognito-Identity`
-(JSON, passed as is). An empty body is the event `{}`. Refusals are Lambda API errors (`X-Amzn-ErrorType`
+(JSON, passed as is). `X-Amz-Log-Type: Tail` (Invoke) holds the answer until the REPORT line and adds
+`X-Amz-Log-Result` (see tail.py). An empty body is the event `{}`. Refusals are Lambda API errors (`X-Amzn-ErrorType`
 and `{"Type": "User", "message": ...}`, which boto3 raises as `ClientError`): a body that is not JSON or a
 client context that is not base64 JSON gets 400 `InvalidRequestContentException`; a body over
 6 291 556 bytes gets 413 `RequestEntityTooLarge` and never reaches the function.
@@ -26,6 +27,7 @@ from .httpserver import Exchange
 from .invocation import HTTPSink, Invocation, ResponseSink
 from .response_stream import EventStreamSink
 from .scheduler import Scheduler
+from .tail import TailSink
 
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/[^/]+/invocations")
 STREAM_INVOKE_PATH = re.compile(r"/2021-11-15/functions/[^/]+/response-streaming-invocations")
@@ -84,8 +86,12 @@ class InvokeAPI:
         sink: ResponseSink
         if invocation_type == "event":
             sink = ResponseSink()
+        elif streaming:
+            sink = EventStreamSink(exchange)
+        elif (exchange.header("x-amz-log-type") or "").lower() == "tail":
+            sink = TailSink(exchange)
         else:
-            sink = EventStreamSink(exchange) if streaming else HTTPSink(exchange)
+            sink = HTTPSink(exchange)
         invocation = Invocation(
             body if body.strip() else b"{}",
             sink,
@@ -94,6 +100,8 @@ class InvokeAPI:
             cognito_identity=exchange.header("x-amz-cognito-identity"),
             tenant_id=exchange.header("x-amz-tenant-id"),
         )
+        if isinstance(sink, TailSink):
+            invocation.tail = sink.tail
         if invocation_type == "event":
             exchange.respond(202, [("X-Amzn-RequestId", invocation.request_id)])
         else:

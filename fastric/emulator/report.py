@@ -15,21 +15,23 @@ class PlatformLog:
         self.out = out or sys.stderr
         self.prefix = prefix
 
-    def _write(self, line: str) -> None:
+    def _write(self, line: str) -> str:
         try:
             self.out.write(line + "\n")
             self.out.flush()
         except (OSError, ValueError):
             pass
+        return line
 
     def note(self, message: str) -> None:
         self._write(f"{self.prefix}: {message}")
 
-    def start(self, request_id: str) -> None:
-        self._write(f"START RequestId: {request_id} Version: $LATEST")
+    def start(self, request_id: str) -> str:
+        """Write the START line; return it (for the invocation's log tail)."""
+        return self._write(f"START RequestId: {request_id} Version: $LATEST")
 
-    def end(self, request_id: str) -> None:
-        self._write(f"END RequestId: {request_id}")
+    def end(self, request_id: str) -> str:
+        return self._write(f"END RequestId: {request_id}")
 
     def report(
         self,
@@ -40,8 +42,8 @@ class PlatformLog:
         init_duration_ms: float | None = None,
         status: str | None = None,
         error_type: str | None = None,
-    ) -> None:
-        self._write(
+    ) -> str:
+        return self._write(
             format_report(request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type)
         )
 

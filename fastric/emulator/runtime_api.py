@@ -1,7 +1,8 @@
 """The Runtime API the bootstrap talks to (`/2018-06-01/runtime/...`), following RAPID's answers.
 
 - `GET invocation/next`: waits for an invocation; 200 with the event and every `Lambda-Runtime-*` header
-  (always with a Content-Type). The first `/next` of a process ends its init phase.
+  (always with a Content-Type). The first `/next` of a process ends its init phase (once every extension
+  has called next too); each one also tells the sandbox the runtime is done with its last invocation.
 - `POST invocation/{id}/response`: 202; 400 `InvalidRequestID` for an id never handed out; 403
   `InvalidStateTransition` once the invocation has its answer; 413 `RequestEntityTooLarge` over
   6 291 556 bytes (the invoker then gets `Function.ResponseSizeTooLarge`); 400
@@ -15,7 +16,7 @@ A `Lambda-Runtime-Invocation-Id` echoed on a post must match the one sent on `/n
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
 
 import orjson
 
@@ -27,6 +28,9 @@ from .sandbox import Sandbox
 PREFIX = "/2018-06-01/runtime/"
 JSON = [("Content-Type", "application/json")]
 INVALID_INVOCATION_ID = documents.error_document("InvalidInvocationID", "Invalid invocation ID")
+RUNTIME_UNAVAILABLE = documents.error_document(
+    "Runtime.Unavailable", "Container error. Non-recoverable state. Runtime should exit promptly."
+)
 
 
 class RuntimeAPI:
@@ -38,14 +42,14 @@ class RuntimeAPI:
     async def __call__(self, exchange: Exchange) -> None:
         path = exchange.path
         if not path.startswith(PREFIX):
-            return await _refuse(exchange, 404, documents.NOT_FOUND)
+            return await refuse(exchange, 404, documents.NOT_FOUND)
         route = path[len(PREFIX) :]
         if route == "invocation/next":
             if exchange.method != "GET":
-                return await _refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
+                return await refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
             return await self.next(exchange)
         if exchange.method != "POST" and (route == "init/error" or route.startswith("invocation/")):
-            return await _refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
+            return await refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
         if route == "init/error":
             return await self.init_error(exchange)
         parts = route.split("/")
@@ -53,7 +57,7 @@ class RuntimeAPI:
             return await self.response(exchange, parts[1])
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "error":
             return await self.error(exchange, parts[1])
-        return await _refuse(exchange, 404, documents.NOT_FOUND)
+        return await refuse(exchange, 404, documents.NOT_FOUND)
 
     # -- /next -----------------------------------------------------------------------------
     async def next(self, exchange: Exchange) -> None:
@@ -61,16 +65,17 @@ class RuntimeAPI:
         instance = sandbox.current
         if instance is None or not instance.alive or instance.retiring:
             # A process the emulator has given up on (after a timeout or an init error): tell it to exit.
-            return exchange.respond(
-                500,
-                JSON,
-                documents.error_document(
-                    "Runtime.Unavailable", "Container error. Non-recoverable state. Runtime should exit promptly."
-                ),
-            )
+            return exchange.respond(500, JSON, RUNTIME_UNAVAILABLE)
+        instance.polled()
         if instance.initialized_at is None:
-            instance.initialized_at = time.monotonic()
-            instance.measure_memory()  # the init peak, in case the process dies before its first report
+            init = asyncio.ensure_future(sandbox.complete_init(instance))
+            exchange.on_close(canceller(init))
+            try:
+                await init
+            except asyncio.CancelledError:
+                return
+            if instance.retiring or not instance.alive:
+                return exchange.respond(500, JSON, RUNTIME_UNAVAILABLE)
         invocation = instance.take_queued()
         if invocation is None:
             poll = instance.add_poll()
@@ -146,9 +151,9 @@ class RuntimeAPI:
     # -- /init/error -----------------------------------------------------------------------
     async def init_error(self, exchange: Exchange) -> None:
         instance = self.sandbox.current
-        if instance is None or instance.initialized_at is not None or instance.init_error is not None:
+        if instance is None or instance.polls_received or instance.init_error is not None:
             await exchange.read_body()
-            source = "Ready" if instance is not None and instance.initialized_at is not None else "InitError"
+            source = "Ready" if instance is not None and instance.polls_received else "InitError"
             return exchange.respond(403, JSON, documents.invalid_state_transition(source, "InitError"))
         body = await exchange.read_body()
         header_type = exchange.header("lambda-runtime-function-error-type")
@@ -162,14 +167,14 @@ class RuntimeAPI:
         """The dispatched invocation this post answers, marked as being answered; else refuse the post."""
         invocation, seen = self.sandbox.lookup(request_id)
         if invocation is None and not seen:
-            await _refuse(exchange, 400, documents.INVALID_REQUEST_ID)
+            await refuse(exchange, 400, documents.INVALID_REQUEST_ID)
             return None
         if invocation is None or invocation.state is not State.DISPATCHED:
-            await _refuse(exchange, 403, documents.invalid_state_transition("RuntimeResponseSentState", target))
+            await refuse(exchange, 403, documents.invalid_state_transition("RuntimeResponseSentState", target))
             return None
         echoed = exchange.header("lambda-runtime-invocation-id")
         if echoed and echoed != invocation.invocation_id:
-            await _refuse(exchange, 400, INVALID_INVOCATION_ID)
+            await refuse(exchange, 400, INVALID_INVOCATION_ID)
             return None
         invocation.state = State.RESPONDING
         return invocation
@@ -193,7 +198,16 @@ def _next_headers(invocation: Invocation, function_arn: str) -> list[tuple[str, 
     return headers
 
 
-async def _refuse(exchange: Exchange, status: int, document: bytes) -> None:
+def canceller(future: asyncio.Future) -> Callable[[], None]:
+    """A callback that cancels `future` (for `Exchange.on_close`)."""
+
+    def cancel() -> None:
+        future.cancel()
+
+    return cancel
+
+
+async def refuse(exchange: Exchange, status: int, document: bytes) -> None:
     """Answer with an error once the request body is in (drained, so the connection stays usable)."""
     try:
         await exchange.read_body()

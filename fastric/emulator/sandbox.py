@@ -18,6 +18,17 @@ out. Init has its own limit (`--init-timeout`, Lambda's 10 s for on-demand funct
 init counts against no invocation unless it runs past that limit, and then the rest of it counts against
 the invocation waiting for it (Lambda would re-run it inside the invoke). An instance started lazily after a
 crash, timeout or init failure is a "suppressed init": it runs inside the invoke, so the timeout covers it.
+
+With extensions (see `extensions.py`), an instance is a whole execution environment: the external
+extensions start first, init ends when the runtime and every extension have called next, and (one
+invocation at a time, with an extension registered) an invocation ends, with its REPORT line, when the
+runtime has called `/next` again and every extension has answered its INVOKE event, within the function
+timeout; without extensions, it ends with the runtime's response, as in the RIE. Stopping an environment
+(emulator shutdown, or a reset after a timeout or crash): with no extension registered the runtime is
+killed (SIGKILL), as on Lambda; with one, it gets SIGTERM and 500 ms (300 ms if there are external
+extensions but no internal one), then SIGKILL; then the external extensions get SHUTDOWN and the rest of
+2 seconds. The runtime's and extensions' output is captured (`logcapture.py`), copied to stderr, and fed to
+the Telemetry API and the invocation's log tail.
 """
 
 from __future__ import annotations
@@ -29,14 +40,20 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from . import documents
+from . import documents, telemetry
 from .config import FunctionConfig
+from .extensions import Extensions, extension_environment, find_extensions
 from .invocation import Invocation, State
+from .logcapture import LineCapture
 from .report import PlatformLog, kb_to_mb, peak_rss_kb
 
 FINISHED_IDS_KEPT = 4096
-SHUTDOWN_GRACE = 0.5  # seconds between SIGTERM and SIGKILL when the emulator stops
 INIT_ERROR_GRACE = 2.0  # seconds a runtime gets to exit by itself after posting /init/error
+SHUTDOWN_LIMIT = 2.0  # seconds for the runtime and external extensions to stop, once SIGTERM is sent
+RUNTIME_SHUTDOWN_INTERNAL = 0.5  # the runtime's share with an internal extension registered
+RUNTIME_SHUTDOWN_EXTERNAL = 0.3  # the runtime's share with external extensions only
+KILL_WAIT = 5.0  # seconds to wait for a killed process to be reaped
+LOG_DRAIN = 0.5  # seconds to wait for an exited process's last output
 
 
 class Failure:
@@ -54,11 +71,14 @@ class Failure:
 
 
 class Instance:
-    """One bootstrap process and its share of the Runtime API state."""
+    """One bootstrap process, its extensions, and its share of the Runtime API state."""
 
-    def __init__(self, process: asyncio.subprocess.Process):
+    def __init__(self, process: asyncio.subprocess.Process, extensions: Extensions, capture: LineCapture):
         loop = asyncio.get_running_loop()
         self.process = process
+        self.extensions = extensions
+        self.telemetry = extensions.telemetry
+        self.capture = capture
         self.pid = process.pid
         self.spawned_at = time.monotonic()
         self.initialized_at: float | None = None
@@ -75,6 +95,12 @@ class Instance:
         self.draining = False  # being replaced (--watch): takes no new invocations, stops once idle
         self.suppressed_init = False  # started for a waiting invocation: its init counts against that invoke
         self.peak_kb = 0
+        self.reset_reason = "failure"  # the SHUTDOWN reason if the environment stops without the emulator stopping
+        self.stopping: asyncio.Task | None = None
+        self.stopped: asyncio.Future = loop.create_future()  # the process and its extensions are all gone
+        self.polls_received = 0  # /next calls so far: the runtime's "done" signal
+        self.next_marks: dict[str, int] = {}  # request id -> polls_received when it was dispatched
+        self._poll_waiters: list[asyncio.Future] = []
 
     @property
     def alive(self) -> bool:
@@ -101,6 +127,27 @@ class Instance:
         self.polls.append(poll)
         return poll
 
+    def polled(self) -> None:
+        """The runtime called /next."""
+        self.polls_received += 1
+        waiters, self._poll_waiters = self._poll_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_polled_after(self, mark: int) -> None:
+        """Until the runtime has called /next more than `mark` times, or has exited."""
+        while self.polls_received <= mark and self.alive:
+            waiter = asyncio.get_running_loop().create_future()
+            self._poll_waiters.append(waiter)
+            await asyncio.wait((waiter, self.exited), return_when=asyncio.FIRST_COMPLETED)
+
+    def drain_logs(self) -> None:
+        """Take in the output the runtime and extensions have written so far."""
+        self.capture.drain()
+        for capture in self.extensions.captures:
+            capture.drain()
+
     def signal(self, signum: int) -> None:
         if self.alive:
             try:
@@ -125,8 +172,14 @@ class Sandbox:
         self.pending_failure: Failure | None = None
         self.inflight: dict[str, Invocation] = {}
         self.finished_ids: OrderedDict[str, None] = OrderedDict()
+        self.environments: list[Extensions] = []  # the extensions of environments not fully stopped, newest last
+        self._running: dict[str, Invocation] = {}  # between their START and REPORT lines
         self._spawn_lock = asyncio.Lock()
         self._closing = False
+
+    @property
+    def initialization_type(self) -> str:
+        return "on-demand" if self.config.concurrency is None else "lambda-managed-instances"
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -137,20 +190,46 @@ class Sandbox:
                 self.pending_failure = failure
 
     async def close(self) -> None:
-        """Stop the bootstrap: SIGTERM, then SIGKILL after a short grace."""
+        """Stop the bootstrap and its extensions (see the module docstring)."""
         self._closing = True
-        instance = self.current
-        if instance is None or not instance.alive:
-            return
-        instance.signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(asyncio.shield(instance.exited), SHUTDOWN_GRACE)
-        except asyncio.TimeoutError:
-            instance.signal(signal.SIGKILL)
+        if self.current is not None:
+            await self._stop(self.current, "spindown")
+        for environment in list(self.environments):  # one whose runtime never started
+            await environment.shutdown("spindown", SHUTDOWN_LIMIT)
+
+    def _stop(self, instance: Instance, reason: str) -> asyncio.Task:
+        """Stop an instance's environment (once; later calls get the same task)."""
+        if instance.stopping is None:
+            instance.stopping = asyncio.get_running_loop().create_task(self._stop_environment(instance, reason))
+        return instance.stopping
+
+    async def _stop_environment(self, instance: Instance, reason: str) -> None:
+        began = time.monotonic()
+        extensions = instance.extensions
+        if instance.alive:
+            if not extensions.registered:
+                instance.signal(signal.SIGKILL)  # nothing asked for SIGTERM: Lambda just kills the runtime
+            else:
+                instance.signal(signal.SIGTERM)
+                external_only = extensions.has_external and not extensions.has_internal
+                grace = RUNTIME_SHUTDOWN_EXTERNAL if external_only else RUNTIME_SHUTDOWN_INTERNAL
+                try:
+                    await asyncio.wait_for(asyncio.shield(instance.exited), grace)
+                except asyncio.TimeoutError:
+                    instance.signal(signal.SIGKILL)
             try:
-                await asyncio.wait_for(asyncio.shield(instance.exited), 5)
+                await asyncio.wait_for(asyncio.shield(instance.exited), KILL_WAIT)
             except asyncio.TimeoutError:
                 pass
+        await instance.capture.wait_closed(LOG_DRAIN)
+        await extensions.shutdown(reason, SHUTDOWN_LIMIT - (time.monotonic() - began))
+        self._forget(extensions)
+        if not instance.stopped.done():
+            instance.stopped.set_result(None)
+
+    def _forget(self, extensions: Extensions) -> None:
+        if extensions in self.environments:
+            self.environments.remove(extensions)
 
     async def reload(self) -> None:
         """Replace the bootstrap with a fresh one (--watch): invocations in flight finish on the old one first.
@@ -179,28 +258,50 @@ class Sandbox:
 
     def _stop_if_drained(self, instance: Instance) -> None:
         if instance.draining and instance.alive and not instance.inflight:
-            instance.signal(signal.SIGTERM)
-            asyncio.get_running_loop().call_later(SHUTDOWN_GRACE, instance.signal, signal.SIGKILL)
+            self._stop(instance, "spindown")  # the environment's shutdown sequence (extensions included)
 
     async def _spawn(self) -> Failure | None:
         config = self.config
+        environment = config.environment(self.runtime_api)
+        extensions: Extensions = Extensions(
+            config,
+            self.log,
+            on_line=lambda line, at: self._log_line(extensions, "extension", line, at),
+            on_failure=lambda error_type, message: self._extension_failed(extensions, error_type, message),
+        )
+        self.environments.append(extensions)
+        init_started = time.monotonic()
+        extensions.telemetry.init_start(self.initialization_type, config.function_name)
+        failure = await extensions.launch(
+            find_extensions(config.extensions_dir), extension_environment(environment), config.task_root
+        )
+        if failure is None and self._closing:
+            failure = ("Sandbox.Reset", "emulator stopped")
+        if failure is not None:
+            error_type, message = failure
+            await extensions.shutdown("failure", SHUTDOWN_LIMIT)
+            self._forget(extensions)
+            return Failure(
+                error_type,
+                lambda request_id: documents.error_document(error_type, f"RequestId: {request_id} Error: {message}"),
+            )
         try:
-            process = await asyncio.create_subprocess_exec(
-                *config.command,
-                cwd=config.task_root,
-                env=config.environment(self.runtime_api),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=2,
-                stderr=2,
-                start_new_session=True,
+            process, capture = await LineCapture.spawn(
+                config.command,
+                config.task_root,
+                environment,
+                lambda line, at: self._log_line(extensions, "function", line, at),
             )
         except OSError as error:
             reason = f"fork/exec {config.command[0]}: {(error.strerror or str(error)).lower()}"
             self.log.note(f"cannot start the bootstrap: {reason}")
+            await extensions.shutdown("failure", SHUTDOWN_LIMIT)
+            self._forget(extensions)
             return Failure(
                 "Runtime.InvalidEntrypoint", lambda request_id: documents.invalid_entrypoint(request_id, reason)
             )
-        instance = Instance(process)
+        instance = Instance(process, extensions, capture)
+        instance.spawned_at = init_started  # Init Duration covers the extensions' init too
         self.current = instance
         self.log.note(f"bootstrap started (pid {instance.pid}): {' '.join(config.command)}")
         asyncio.get_running_loop().create_task(self._watch(instance))
@@ -216,8 +317,8 @@ class Sandbox:
                 failure, self.pending_failure = self.pending_failure, None
                 failure.apply(invocation)
                 return None
-            if instance is not None and instance.alive:  # retiring: let it go first
-                await asyncio.shield(instance.exited)
+            if instance is not None and not instance.stopped.done():  # retiring: let it go first
+                await asyncio.shield(instance.stopped)
             if self._closing:
                 return None
             failure = await self._spawn()
@@ -252,16 +353,64 @@ class Sandbox:
                 failure.apply(invocation)
             if not queued and not self._closing and not instance.killed and instance is self.current:
                 self.pending_failure = failure
+            self._init_finished(instance, "error", "Runtime.ExitError")
         # Invocations still queued after a post-init death are picked up again by `run` on a fresh instance.
         if self.current is instance:
             instance.retiring = True
         instance.exited.set_result(returncode)
+        if not self._closing:
+            await self._stop(instance, instance.reset_reason)
+
+    # -- init ------------------------------------------------------------------------------
+    async def complete_init(self, instance: Instance) -> None:
+        """The runtime called /next before init ended: close registration, wait for every extension's next."""
+        instance.extensions.close_registration()
+        await instance.extensions.wait_initialized()
+        if instance.initialized_at is None and instance.init_error is None and not instance.retiring:
+            instance.initialized_at = time.monotonic()
+            instance.measure_memory()  # the init peak, in case the process dies before its first report
+            self._init_finished(instance, "success", None)
+
+    def _init_finished(self, instance: Instance, status: str, error_type: str | None) -> None:
+        """The init telemetry (once): extensions' states, initRuntimeDone, initReport."""
+        if instance.telemetry.open:
+            duration_ms = ((instance.initialized_at or time.monotonic()) - instance.spawned_at) * 1000
+            states = [(extension.name, sorted(extension.events)) for extension in instance.extensions.registered]
+            instance.telemetry.init_done(self.initialization_type, states, status, error_type, duration_ms)
+
+    def _extension_failed(self, extensions: Extensions, error_type: str, message: str) -> None:
+        """An extension failed during init (crash, init/error): the instance fails its init."""
+        instance = self.current
+        if instance is None or instance.extensions is not extensions:
+            return  # still launching the extensions: `launch` reports it
+        if instance.alive and instance.initialized_at is None and instance.init_error is None:
+            self.init_failed(instance, documents.error_document(error_type, message), error_type)
+
+    # -- logs ------------------------------------------------------------------------------
+    def _log_line(self, extensions: Extensions, kind: str, line: str, at: float) -> None:
+        """A line of the runtime's (`function`) or an extension's (`extension`) output."""
+        extensions.telemetry.emit(kind, line, at)
+        if len(self._running) == 1:
+            invocation = next(iter(self._running.values()))
+            if invocation.tail is not None and (
+                invocation.instance is None or invocation.instance.extensions is extensions
+            ):
+                invocation.tail.add(line)
+
+    @staticmethod
+    def _tail(invocation: Invocation, line: str) -> None:
+        if invocation.tail is not None:
+            invocation.tail.add(line)
 
     # -- invocations -----------------------------------------------------------------------
     async def run(self, invocation: Invocation) -> None:
         """Run one invocation to its end (the caller holds a concurrency slot)."""
+        previous = self.current
+        if previous is not None and previous.retiring and self.pending_failure is None and not self._closing:
+            await asyncio.shield(previous.stopped)  # a reset in progress: still queued, not yet on the clock
         invocation.started_at = time.monotonic()
-        self.log.start(invocation.request_id)
+        self._running[invocation.request_id] = invocation
+        self._tail(invocation, self.log.start(invocation.request_id))
         instance: Instance | None = None
         try:
             while not invocation.finished:
@@ -279,7 +428,44 @@ class Sandbox:
             Failure("Sandbox.Reset", lambda request_id: documents.sandbox_reset(request_id, "emulator stopped")).apply(
                 invocation
             )
-        self._report(invocation, instance)
+        runtime_done = False
+        if (
+            instance is not None
+            and instance.extensions.registered
+            and invocation.dispatched_at
+            and invocation.report_status is None  # answered by the runtime, not failed by the platform
+            and self.config.concurrency is None
+        ):
+            runtime_done = await self._end_invoke_phase(invocation, instance)
+        self._report(invocation, instance, runtime_done)
+
+    async def _end_invoke_phase(self, invocation: Invocation, instance: Instance) -> bool:
+        """Wait, within the timeout, for the runtime's next /next and the extensions' next; whether the runtime came."""
+        mark = instance.next_marks.get(invocation.request_id, instance.polls_received)
+        came_back = False
+
+        async def phase() -> None:
+            nonlocal came_back
+            await instance.wait_polled_after(mark)
+            if instance.polls_received > mark:
+                came_back = True
+                instance.drain_logs()  # what the function printed belongs before its runtimeDone
+                self._runtime_done(invocation, instance)
+            await instance.extensions.wait_invoke_done()
+
+        try:
+            await asyncio.wait_for(phase(), max(0.0, invocation.deadline_ms / 1000 - time.time()))
+        except asyncio.TimeoutError:
+            waiting = instance.extensions.busy_with_invoke()
+            if not came_back:
+                waiting.insert(0, "the runtime")
+            self.log.note(
+                f"{invocation.request_id}: {', '.join(waiting)} did not call next within the function timeout: "
+                "resetting the execution environment"
+            )
+            invocation.report_status, invocation.report_error_type = "timeout", "Sandbox.Timedout"
+            self._reset(instance, "timeout")
+        return came_back
 
     def dispatched(self, instance: Instance, invocation: Invocation) -> None:
         """Called when `/next` hands `invocation` to the bootstrap."""
@@ -288,6 +474,11 @@ class Sandbox:
         self._start_clock(invocation)
         instance.inflight[invocation.request_id] = invocation
         self.inflight[invocation.request_id] = invocation
+        instance.next_marks[invocation.request_id] = instance.polls_received
+        instance.extensions.release_invoke(
+            invocation.request_id, invocation.deadline_ms, self.config.function_arn, invocation.trace_id
+        )
+        instance.telemetry.start(invocation.request_id, invocation.trace_id)
 
     def lookup(self, request_id: str) -> tuple[Invocation | None, bool]:
         """The invocation in flight with this id; else (None, whether the id was ever seen)."""
@@ -326,7 +517,14 @@ class Sandbox:
                 f"{invocation.request_id} timed out after {self.config.timeout:.2f} seconds: "
                 f"killing the bootstrap (pid {instance.pid}); the next invoke starts a fresh one"
             )
-            self.retire(instance, signal.SIGKILL)
+            self._reset(instance, "timeout")
+
+    def _reset(self, instance: Instance, reason: str) -> None:
+        """Stop an instance's whole environment; the next invocation gets a fresh one."""
+        instance.reset_reason = reason
+        instance.killed = True
+        self.retire(instance, None)
+        self._stop(instance, reason)
 
     def retire(self, instance: Instance, signum: int | None) -> None:
         """Take no more work on `instance`; signal its process group if `signum` is given."""
@@ -339,6 +537,7 @@ class Sandbox:
         """The bootstrap posted /init/error: fail whoever waits for it, or keep the failure for the next one."""
         instance.init_error, instance.init_error_type = document, error_type
         self.retire(instance, None)
+        self._init_finished(instance, "error", error_type)
         failure = Failure(error_type, lambda request_id: document)
         waiting = [invocation for invocation in instance.queued if not invocation.finished]
         instance.queued.clear()
@@ -348,17 +547,29 @@ class Sandbox:
             self.pending_failure = failure
         asyncio.get_running_loop().call_later(INIT_ERROR_GRACE, self.retire, instance, signal.SIGKILL)
 
-    def _report(self, invocation: Invocation, instance: Instance | None) -> None:
+    # -- the end of an invocation ----------------------------------------------------------
+    def _runtime_done(self, invocation: Invocation, instance: Instance) -> None:
+        if instance.telemetry.active:
+            duration_ms = (time.monotonic() - invocation.dispatched_at) * 1000
+            instance.telemetry.runtime_done(
+                invocation.request_id, invocation.trace_id, *_outcome(invocation), duration_ms
+            )
+
+    def _report(self, invocation: Invocation, instance: Instance | None, runtime_done: bool) -> None:
         request_id = invocation.request_id
+        if instance is not None:
+            instance.drain_logs()
         self.inflight.pop(request_id, None)
         if instance is not None:
             instance.inflight.pop(request_id, None)
+            instance.next_marks.pop(request_id, None)
             self._stop_if_drained(instance)
         self.finished_ids[request_id] = None
         while len(self.finished_ids) > FINISHED_IDS_KEPT:
             self.finished_ids.popitem(last=False)
         began = invocation.clock_started_at or invocation.started_at
-        duration_ms = max(0.0, (invocation.finished_at or time.monotonic()) - began) * 1000
+        ended = time.monotonic() if runtime_done else (invocation.finished_at or time.monotonic())
+        duration_ms = max(0.0, ended - began) * 1000
         init_ms = None
         if (
             instance is not None
@@ -369,13 +580,35 @@ class Sandbox:
             instance.init_reported = True
             init_ms = (instance.initialized_at - instance.spawned_at) * 1000
         memory = instance.measure_memory() if instance is not None else 0
-        self.log.end(request_id)
-        self.log.report(
-            request_id,
-            duration_ms,
-            self.config.memory_mb,
-            memory,
-            init_ms,
-            invocation.report_status,
-            invocation.report_error_type,
+        self._tail(invocation, self.log.end(request_id))
+        self._tail(
+            invocation,
+            self.log.report(
+                request_id,
+                duration_ms,
+                self.config.memory_mb,
+                memory,
+                init_ms,
+                invocation.report_status,
+                invocation.report_error_type,
+            ),
         )
+        self._running.pop(request_id, None)
+        if instance is not None and invocation.dispatched_at and instance.telemetry.active:
+            if not runtime_done:
+                self._runtime_done(invocation, instance)
+            metrics = telemetry.report_metrics(duration_ms, self.config.memory_mb, memory, init_ms)
+            instance.telemetry.report(request_id, invocation.trace_id, *_outcome(invocation), metrics)
+        if invocation.tail is not None:
+            invocation.tail.finish()
+
+
+def _outcome(invocation: Invocation) -> tuple[str, str | None]:
+    """The Telemetry API's status of an invocation and its error type."""
+    if invocation.report_status == "timeout":
+        return "timeout", invocation.report_error_type or "Sandbox.Timedout"
+    if invocation.report_status == "error":
+        return "failure", invocation.report_error_type
+    if invocation.function_error:
+        return "error", invocation.report_error_type
+    return "success", None

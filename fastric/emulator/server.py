@@ -6,12 +6,12 @@ import asyncio
 
 from .config import FunctionConfig
 from .documents import MAX_PAYLOAD
+from .extensions_api import local_apis
 from .function_url import FunctionURL, FunctionURLRouter
 from .httpserver import App, serve
 from .invocation import Invocation
 from .invoke_api import InvokeAPI
 from .report import PlatformLog
-from .runtime_api import RuntimeAPI
 from .sandbox import Sandbox
 from .scheduler import Scheduler
 from .watch import TaskRootWatcher, describe
@@ -38,7 +38,7 @@ class Emulator:
 
     async def start(self, host: str | None = None, port: int = 0) -> None:
         """Serve the Runtime API (and the invoke endpoint on host:port unless host is None); spawn the bootstrap."""
-        runtime_server = await serve(RuntimeAPI(self.sandbox), RUNTIME_API_HOST, 0, MAX_PAYLOAD)
+        runtime_server = await serve(local_apis(self.sandbox), RUNTIME_API_HOST, 0, MAX_PAYLOAD)
         self._servers.append(runtime_server)
         self.sandbox.runtime_api = f"{RUNTIME_API_HOST}:{runtime_server.sockets[0].getsockname()[1]}"
         if host is not None:

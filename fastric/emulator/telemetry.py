@@ -1,0 +1,421 @@
+"""The Telemetry API (`PUT /2022-07-01/telemetry`) of one execution environment, and delivery to its subscribers.
+
+An extension subscribes a listener to the `platform`, `function` and `extension` streams. Events are
+`{"time": ISO-8601, "type": ..., "record": ...}` objects; each subscriber buffers them and delivers them in
+batches when `maxItems` or `maxBytes` is reached or `timeoutMs` after the first one: as a JSON array POSTed to
+an HTTP destination (`http://sandbox.localdomain:PORT/PATH`; `sandbox.localdomain` and `sandbox` mean
+127.0.0.1), or as newline-delimited JSON on a TCP connection to 127.0.0.1:PORT. Subscriptions are taken during
+init only (later: 403 `Telemetry.SubscriptionClosed`); the events of the init phase so far are replayed to
+a new subscriber, so it sees `platform.initStart` like on Lambda. A batch that cannot be delivered is retried
+a few times, then dropped with a note in the emulator's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from . import documents
+from .report import PlatformLog
+
+SCHEMA_VERSIONS = ("2022-07-01", "2022-12-13", "2025-01-29")
+CATEGORIES = ("platform", "function", "extension")
+SANDBOX_HOSTS = ("sandbox.localdomain", "sandbox")
+BUFFERING_LIMITS = {  # name: (minimum, maximum, default)
+    "maxItems": (1000, 10000, 10000),
+    "maxBytes": (262144, 1048576, 262144),
+    "timeoutMs": (25, 30000, 1000),
+}
+BACKLOG_LIMIT = 10000  # init-phase events kept for subscribers yet to come
+DELIVERY_ATTEMPTS = 3
+DELIVERY_TIMEOUT = 5.0  # seconds for one delivery attempt
+SUBSCRIBED = b'"OK"'
+
+
+class ValidationError(Exception):
+    """A subscription request Lambda would refuse with 400 `ValidationError`."""
+
+
+def timestamp(at: float | None = None) -> str:
+    """ISO 8601 with milliseconds, UTC, as the Telemetry API writes `time`."""
+    moment = datetime.fromtimestamp(time.time() if at is None else at, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def category_of(event_type: str) -> str:
+    return "platform" if event_type.startswith("platform.") else event_type
+
+
+class Telemetry:
+    """The subscriptions of one execution environment, and the init-phase backlog."""
+
+    def __init__(self, log: PlatformLog):
+        self.log = log
+        self.subscriptions: dict[str, Subscription] = {}  # by extension name
+        self.backlog: deque[tuple[str, bytes]] | None = deque(maxlen=BACKLOG_LIMIT)
+
+    @property
+    def open(self) -> bool:
+        """Whether subscriptions are still taken (the init phase)."""
+        return self.backlog is not None
+
+    @property
+    def active(self) -> bool:
+        """Whether an emitted event goes anywhere (cheap check before building a record)."""
+        return self.backlog is not None or bool(self.subscriptions)
+
+    def emit(self, event_type: str, record: object, at: float | None = None) -> None:
+        if not self.active:
+            return
+        category = category_of(event_type)
+        event = orjson.dumps({"time": timestamp(at), "type": event_type, "record": record})
+        if self.backlog is not None:
+            self.backlog.append((category, event))
+        for subscription in self.subscriptions.values():
+            subscription.add(category, event)
+
+    def subscribe(self, extension_name: str, body: bytes) -> tuple[int, bytes]:
+        """Answer a `PUT /telemetry` from the extension `extension_name`: (status, JSON body)."""
+        if self.backlog is None:
+            return 403, documents.error_document("Telemetry.SubscriptionClosed", "Telemetry API subscription is closed")
+        try:
+            types, buffering, destination = parse_subscription(body)
+        except ValidationError as error:
+            return 400, documents.error_document("ValidationError", str(error))
+        old = self.subscriptions.pop(extension_name, None)
+        if old is not None:
+            old.close()
+        subscription = Subscription(extension_name, types, buffering, destination, self.log)
+        for category, event in self.backlog:
+            subscription.add(category, event)
+        self.subscriptions[extension_name] = subscription
+        self.emit(
+            "platform.telemetrySubscription", {"name": extension_name, "state": "Subscribed", "types": sorted(types)}
+        )
+        return 200, SUBSCRIBED
+
+    # -- the platform events ------------------------------------------------------------------
+    def init_start(self, initialization_type: str, function_name: str) -> None:
+        self.emit(
+            "platform.initStart",
+            {
+                "initializationType": initialization_type,
+                "phase": "init",
+                "functionName": function_name,
+                "functionVersion": "$LATEST",
+            },
+        )
+
+    def init_done(
+        self,
+        initialization_type: str,
+        extensions: list[tuple[str, list[str]]],
+        status: str,
+        error_type: str | None,
+        duration_ms: float,
+    ) -> None:
+        """Each extension's state, initRuntimeDone and initReport; then init is over (see `end_init`)."""
+        if self.active:
+            for name, events in extensions:
+                self.emit("platform.extension", {"name": name, "state": "Ready", "events": events})
+            phase = {"initializationType": initialization_type, "phase": "init"}
+            self.emit("platform.initRuntimeDone", with_status(dict(phase), status, error_type))
+            report = dict(phase, metrics={"durationMs": rounded(duration_ms)})
+            self.emit("platform.initReport", with_status(report, status, error_type))
+        self.end_init()
+
+    def start(self, request_id: str, trace_id: str) -> None:
+        self.emit("platform.start", {"requestId": request_id, "version": "$LATEST", "tracing": tracing(trace_id)})
+
+    def runtime_done(
+        self, request_id: str, trace_id: str, status: str, error_type: str | None, duration_ms: float
+    ) -> None:
+        record = {
+            "requestId": request_id,
+            "metrics": {"durationMs": rounded(duration_ms)},
+            "tracing": tracing(trace_id),
+        }
+        self.emit("platform.runtimeDone", with_status(record, status, error_type))
+
+    def report(
+        self, request_id: str, trace_id: str, status: str, error_type: str | None, metrics: dict[str, Any]
+    ) -> None:
+        record = {"requestId": request_id, "metrics": metrics, "tracing": tracing(trace_id)}
+        self.emit("platform.report", with_status(record, status, error_type))
+
+    def end_init(self) -> None:
+        """Init is over: no more subscriptions, no more backlog."""
+        self.backlog = None
+
+    async def flush(self, timeout: float) -> None:
+        """Deliver everything buffered now, waiting at most `timeout` seconds."""
+        waits = [subscription.flush() for subscription in self.subscriptions.values()]
+        if waits:
+            await asyncio.wait([asyncio.ensure_future(wait) for wait in waits], timeout=max(0.0, timeout))
+
+    def close(self) -> None:
+        self.backlog = None
+        for subscription in self.subscriptions.values():
+            subscription.close()
+        self.subscriptions.clear()
+
+
+def parse_subscription(body: bytes) -> tuple[frozenset[str], dict[str, int], Destination]:
+    """Types, buffering and destination of a subscription request; ValidationError if Lambda would refuse it."""
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ValidationError(f"Invalid JSON: {error}") from None
+    if not isinstance(request, dict):
+        raise ValidationError("the request must be a JSON object")
+    if request.get("schemaVersion") not in SCHEMA_VERSIONS:
+        raise ValidationError(f"schemaVersion must be one of {', '.join(SCHEMA_VERSIONS)}")
+    types = request.get("types")
+    if not isinstance(types, list) or not types or any(kind not in CATEGORIES for kind in types):
+        raise ValidationError(f"types must be a non-empty array of {', '.join(CATEGORIES)}")
+    return frozenset(types), _buffering(request.get("buffering")), _destination(request.get("destination"))
+
+
+def _buffering(value: object) -> dict[str, int]:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ValidationError("buffering must be an object")
+    buffering = {}
+    for name, (low, high, default) in BUFFERING_LIMITS.items():
+        setting = value.get(name, default)
+        if not isinstance(setting, int) or isinstance(setting, bool) or not low <= setting <= high:
+            raise ValidationError(f"buffering.{name} must be an integer from {low} to {high}")
+        buffering[name] = setting
+    return buffering
+
+
+def _destination(value: object) -> Destination:
+    if not isinstance(value, dict):
+        raise ValidationError("destination is required")
+    protocol = value.get("protocol")
+    if protocol == "HTTP":
+        uri = value.get("URI")
+        if not isinstance(uri, str) or not uri:
+            raise ValidationError("destination.URI is required")
+        parts = urlsplit(uri)
+        if parts.scheme != "http":
+            raise ValidationError("destination.URI must be an http:// URI")
+        if parts.hostname not in SANDBOX_HOSTS:
+            raise ValidationError("destination.URI host must be sandbox.localdomain")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not port:
+            raise ValidationError("URI port is not provided")
+        path = parts.path or "/"
+        return HTTPDestination(port, path + (f"?{parts.query}" if parts.query else ""))
+    if protocol == "TCP":
+        port = value.get("port")
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise ValidationError("destination.port must be an integer from 1 to 65535")
+        return TCPDestination(port)
+    raise ValidationError("destination.protocol must be HTTP or TCP")
+
+
+class Destination:
+    """Where a subscriber's batches go."""
+
+    description = ""
+
+    async def send(self, events: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release any connection held."""
+
+
+class HTTPDestination(Destination):
+    """POSTs each batch as a JSON array to 127.0.0.1:port/path, one connection per batch."""
+
+    def __init__(self, port: int, path: str):
+        self.port = port
+        self.path = path
+        self.description = f"http://sandbox.localdomain:{port}{path}"
+
+    async def send(self, events: list[bytes]) -> None:
+        body = b"[" + b",".join(events) + b"]"
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: sandbox.localdomain:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            writer.write(head.encode("latin-1") + body)
+            await writer.drain()
+            status_line = await reader.readline()
+            parts = status_line.split()
+            if len(parts) < 2 or not parts[1].isdigit():
+                raise OSError("no HTTP response")
+            status = int(parts[1])
+            length = await _skip_headers(reader)
+            if length:
+                await reader.readexactly(length)
+            if status >= 400:
+                raise OSError(f"the listener answered {status}")
+        finally:
+            writer.close()
+
+
+async def _skip_headers(reader: asyncio.StreamReader) -> int:
+    """Read a response's headers; its Content-Length (0 when absent)."""
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            return length
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            length = int(value.strip())
+
+
+class TCPDestination(Destination):
+    """Writes each event as a line of JSON to one connection to 127.0.0.1:port, opened on first use."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.description = f"tcp://127.0.0.1:{port}"
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def send(self, events: list[bytes]) -> None:
+        if self._writer is None or self._writer.is_closing():
+            _, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            self._writer.write(b"".join(event + b"\n" for event in events))
+            await self._writer.drain()
+        except OSError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class Subscription:
+    """One subscriber's buffer and its delivery, in order, one batch at a time."""
+
+    def __init__(
+        self,
+        name: str,
+        types: frozenset[str],
+        buffering: dict[str, int],
+        destination: Destination,
+        log: PlatformLog,
+    ):
+        self.name = name
+        self.types = types
+        self.max_items = buffering["maxItems"]
+        self.max_bytes = buffering["maxBytes"]
+        self.timeout = buffering["timeoutMs"] / 1000
+        self.destination = destination
+        self.log = log
+        self._buffer: list[bytes] = []
+        self._size = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._batches: deque[list[bytes]] = deque()
+        self._sender: asyncio.Task | None = None
+        self._closed = False
+
+    def add(self, category: str, event: bytes) -> None:
+        if self._closed or category not in self.types:
+            return
+        self._buffer.append(event)
+        self._size += len(event)
+        if len(self._buffer) >= self.max_items or self._size >= self.max_bytes:
+            self._cut()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.timeout, self._cut)
+
+    def flush(self) -> asyncio.Future:
+        """Send what is buffered now; a future done when everything so far is delivered (or dropped)."""
+        self._cut()
+        if self._sender is None or self._sender.done():
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(None)
+            return future
+        return asyncio.shield(self._sender)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._sender is not None:
+            self._sender.cancel()
+        self.destination.close()
+
+    def _cut(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._buffer or self._closed:
+            return
+        self._batches.append(self._buffer)
+        self._buffer, self._size = [], 0
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send_batches())
+
+    async def _send_batches(self) -> None:
+        while self._batches:
+            batch = self._batches[0]
+            error: Exception | None = None
+            for attempt in range(DELIVERY_ATTEMPTS):
+                if attempt:
+                    await asyncio.sleep(0.1 * 2**attempt)
+                try:
+                    await asyncio.wait_for(self.destination.send(batch), DELIVERY_TIMEOUT)
+                    error = None
+                    break
+                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as failure:
+                    error = failure
+                    self.destination.close()
+            if error is not None:
+                self.log.note(
+                    f"telemetry: dropped {len(batch)} events for extension {self.name} "
+                    f"({self.destination.description}): {str(error) or type(error).__name__}"
+                )
+            self._batches.popleft()
+
+
+# -- platform records ---------------------------------------------------------------------------
+def rounded(milliseconds: float) -> float:
+    return round(milliseconds, 3)
+
+
+def report_metrics(
+    duration_ms: float, memory_mb: int, max_memory_used_mb: int, init_duration_ms: float | None
+) -> dict[str, object]:
+    metrics: dict[str, object] = {
+        "durationMs": rounded(duration_ms),
+        "billedDurationMs": max(1, math.ceil(duration_ms)),
+        "memorySizeMB": memory_mb,
+        "maxMemoryUsedMB": max_memory_used_mb,
+    }
+    if init_duration_ms is not None:
+        metrics["initDurationMs"] = rounded(init_duration_ms)
+    return metrics
+
+
+def with_status(record: dict[str, Any], status: str, error_type: str | None) -> dict[str, Any]:
+    record["status"] = status
+    if error_type and status != "success":
+        record["errorType"] = error_type
+    return record
+
+
+def tracing(trace_id: str) -> dict[str, str]:
+    return {"type": "X-Amzn-Trace-Id", "value": trace_id}
