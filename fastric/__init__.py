@@ -4,7 +4,8 @@ __version__ = "0.1.0"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from fastric.runtime.streaming import http_prelude, streaming
+    from fastric.runtime.streaming import http_prelude as http_prelude
+    from fastric.runtime.streaming import streaming as streaming
 
 # Public names for handler code, imported on first use (PEP 562): `import fastric` stays as light as this file,
 # and the emulator, which imports `fastric.__version__`, never pulls the runtime in.
