@@ -2,8 +2,9 @@
 
 `runtime_api.RuntimeAPIServer` records whole requests; this one sees a chunked body while it is still coming,
 so tests can check when each chunk arrived (`Chunk.at_ns`, `time.monotonic_ns()`, comparable with a handler's
-own clock on Linux), act on each one (`on_chunk`), stop reading (`reading.clear()`) to apply backpressure, and
-count a long stream without keeping it (`keep_data=False`).
+own clock on Linux), act on each one (`on_chunk`; it may also answer the POST before the stream ends, closing the
+connection), stop reading (`reading.clear()`) to apply backpressure, and count a long stream without keeping it
+(`keep_data=False`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class StreamRecorder:
         *,
         keep_data: bool = True,
         receive_buffer: int | None = None,
-        on_chunk: Callable[[Post, Chunk], None] | None = None,
+        on_chunk: Callable[[Post, Chunk], bytes | None] | None = None,
     ):
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -176,8 +177,11 @@ class StreamRecorder:
                     post.chunks.append(chunk)
                     post.size += size
                     self._cond.notify_all()
-                if self.on_chunk is not None:
-                    self.on_chunk(post, chunk)
+                answer = self.on_chunk(post, chunk) if self.on_chunk is not None else None
+                if answer is not None:  # answered early: the rest of the stream is never read
+                    reader.sock.sendall(answer)
+                    reader.sock.close()
+                    raise EOFError
             while line := reader.line():
                 name, _, value = line.decode("latin-1").partition(":")
                 post.trailers[name.strip().lower()] = value.strip()

@@ -23,6 +23,7 @@ BOTH = ["stream_app.sync_stream", "stream_app.async_stream"]
 TRAILER = "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body"
 NUL8 = b"\0" * 8
 MiB = 1 << 20
+NEXT = "/2018-06-01/runtime/invocation/next"
 
 
 def fastric_run(handler, srv, **kwargs):
@@ -67,6 +68,16 @@ def test_import_fastric_stays_light():
     assert {"streaming", "http_prelude"} <= set(dir(fastric))
     with pytest.raises(AttributeError):
         fastric.no_such_name  # noqa: B018
+
+
+def test_a_plain_streaming_handler_runs_without_asyncio():
+    """The blocking loop streams a plain generator with neither asyncio nor uvloop imported (they cost
+    megabytes of RSS and milliseconds of start-up)."""
+    with RuntimeAPIServer() as srv:
+        srv.add_invocation({"modules": ["asyncio", "uvloop"]})
+        fastric_run("light_app.loaded", srv)
+    (post,) = posts(srv)
+    assert post.chunks == [b"one ", b"two ", b"none"]
 
 
 def test_the_decorator_marks_and_returns_the_function():
@@ -304,6 +315,19 @@ def test_a_refused_streamed_post_is_logged_and_the_loop_goes_on(handler):
     assert [p.chunks for p in posts(srv)] == [[b"big"], [b"ok"]]
     assert b"Failed to post handler success response. Http response code: 413. " in run.stdout
     assert b'{"errorMessage":"too large"' in run.stdout
+
+
+@pytest.mark.parametrize("handler", ["stream_app.big", "stream_app.async_big"])
+def test_an_answer_before_the_stream_ends_is_read_and_logged(handler):
+    """A Runtime API that refuses a stream while it is still coming (413, connection closed) breaks the writes;
+    the runtime still reads the answer, logs it as for a buffered POST, and goes on on a new connection."""
+    refusal = b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 10\r\n\r\ntoo large!"
+    with StreamRecorder(on_chunk=lambda post, chunk: refusal) as srv:
+        srv.add_invocation({"total": 64 * MiB})
+        run = fastric_run(handler, srv)
+    assert b"Failed to post handler success response. Http response code: 413. too large!" in run.stdout
+    assert srv.paths == [NEXT, srv.posts[0].path, NEXT]  # the next /next came, on a new connection
+    assert len(srv.posts[0].chunks) == 1 and not srv.posts[0].done
 
 
 # -- pipelining ---------------------------------------------------------------------------------------------------

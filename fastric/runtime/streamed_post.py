@@ -111,10 +111,13 @@ async def apost_stream(connection: AsyncConnection, reply: StreamedReply, then: 
 
 
 async def _asend_items(connection: AsyncConnection, items: AsyncIterator, request_id: str) -> bytes:
+    from asyncio import sleep  # here, not at the top: the blocking loop imports this module and never asyncio
+
     try:
         async for item in items:
             data = item_bytes(item)
             if data:
+                await sleep(0)  # the loop reads what came meanwhile: an answer before a failed write, say
                 await connection.send(_own_chunk(data))
                 await connection.drain()
     except ConnectionLost:
