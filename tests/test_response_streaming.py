@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import subprocess
@@ -95,6 +96,21 @@ def test_the_decorator_marks_and_returns_the_function():
     assert content_type_of(sse) == "text/event-stream"
     assert is_async_handler(sse) and is_async_generator_handler(sse)
     assert content_type_of(lambda event, context: None) is None
+
+
+def test_wrappers_of_a_streaming_handler_stream_too():
+    @fastric.streaming(content_type="text/plain")
+    def inner(event, context):
+        yield "x"
+
+    @functools.wraps(inner)  # what handler decorators (logging, tracing) do: the mark comes along
+    def wrapper(event, context):
+        return inner(event, context)
+
+    assert content_type_of(wrapper) == "text/plain"
+    assert content_type_of(functools.partial(inner)) == "text/plain"
+    with pytest.raises(TypeError, match="content_type="):
+        fastric.streaming("text/plain")
 
 
 def test_the_decorator_wraps_what_cannot_carry_the_mark():

@@ -5,10 +5,11 @@ last chunk: bare (`0\\r\\n\\r\\n`), or with the trailers `Lambda-Runtime-Functio
 `Lambda-Runtime-Function-Error-Body` (base64 of the error document) if the handler failed after its first item.
 A `GET /next` to pipeline goes out in the same write as the last chunk, by the same rule as behind a buffered POST.
 
-Nothing is buffered: the blocking loop writes each chunk with `Connection.send` (one `sendall`; a large item
-is not copied), and the asyncio loop waits for `drain` after each, so a Runtime API that reads slowly holds the
-handler back instead of letting the stream fill memory. A stream cannot be replayed, so a connection lost while
-it is written is not retried; a response the Runtime API sent before closing it (a 413, say) is still read.
+Nothing is buffered: the blocking loop writes each chunk with `Connection.send` (one `sendall`; an item of
+64 KiB or more is not copied but written in three), and the asyncio loop waits for `drain` after each, so a
+Runtime API that reads slowly holds the handler back instead of letting the stream fill memory. A stream cannot
+be replayed, so a connection lost while it is written is not re-opened as for a buffered POST; a response the
+Runtime API sent before closing it (a 413, say) is still read and handled as any.
 """
 
 from __future__ import annotations

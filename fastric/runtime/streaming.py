@@ -40,7 +40,10 @@ def streaming(handler: Callable | None = None, /, *, content_type: str = DEFAULT
 
     def mark(function: Callable) -> Callable:
         if not callable(function):
-            raise TypeError(f"fastric.streaming decorates a handler, not {type(function).__name__}")
+            raise TypeError(
+                f"fastric.streaming decorates a handler, not {type(function).__name__} "
+                "(a content type is given as content_type=...)"
+            )
         try:
             setattr(function, MARK, content_type)
         except (AttributeError, TypeError):  # a bound method, a builtin, a slotted callable
