@@ -346,6 +346,33 @@ def test_an_answer_before_the_stream_ends_is_read_and_logged(handler):
     assert len(srv.posts[0].chunks) == 1 and not srv.posts[0].done
 
 
+def test_streams_interleave_under_managed_instances_concurrency():
+    """`AWS_LAMBDA_MAX_CONCURRENCY`: async streaming handlers on concurrent pollers, each stream on its own
+    connection, a failing one ending in trailers without touching the others."""
+    with RuntimeAPIServer() as srv:
+        srv.hold_next_when_empty = True
+        proc = subprocess.Popen(
+            client_command("fastric", "stream_app.async_stream"),
+            cwd=FIXTURES,
+            env={**base_env(srv.address), "AWS_LAMBDA_MAX_CONCURRENCY": "3"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            ids = [srv.add_invocation({"items": [f"{n}a", f"{n}b", f"{n}c"]}) for n in range(5)]
+            failing = srv.add_invocation({"items": ["x"], "raise": "late"})
+            assert srv.wait_for(lambda requests: len([r for r in requests if r.method == "POST"]) == 6)
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=10)
+    by_id = {r.path.split("/")[-2]: r for r in posts(srv)}
+    for n, rid in enumerate(ids):
+        assert by_id[rid].chunks == [f"{n}a".encode(), f"{n}b".encode(), f"{n}c".encode()]
+        assert by_id[rid].trailers == []
+    assert by_id[failing].chunks == [b"x"] and trailer_document(by_id[failing])[0] == "ValueError"
+    assert len({r.conn for r in posts(srv)}) > 1
+
+
 # -- pipelining ---------------------------------------------------------------------------------------------------
 
 

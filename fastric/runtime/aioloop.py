@@ -59,8 +59,12 @@ async def serve(client: AsyncRuntimeClient, handler: Callable, adopt: Connection
         await client.post(await answer(requests, invocation, handler))
 
 
-async def answer(requests: Requests, invocation: Invocation, handler: Callable) -> Reply | StreamedReply:
-    """Await the handler on the invocation's event and context; its result or its error, as the reply to post."""
+async def answer(
+    requests: Requests, invocation: Invocation, handler: Callable, begin: Callable = begin
+) -> Reply | StreamedReply:
+    """Await the handler on the invocation's event and context; its result or its error, as the reply to post.
+
+    `begin` sets up the invocation's state (`steps.begin`; `concurrent.begin` when invocations interleave)."""
     try:
         event, context = begin(invocation)
         return result_reply(requests, invocation, await handler(event, context))

@@ -20,13 +20,10 @@ from fastric.runtime.wire.protocol import Requests, outcome
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import NoReturn
-
     import _socket
-
-SYNC_LOOP = "fastric.runtime.loop"
-ASYNC_LOOP = "fastric.runtime.aioloop"
+    from collections.abc import Callable
+    from types import ModuleType
+    from typing import NoReturn
 
 
 def run(handler_name: str) -> NoReturn:
@@ -39,42 +36,56 @@ def run(handler_name: str) -> NoReturn:
     if concurrency is not None:
         from fastric.runtime.workers import run_workers
 
-        sys.exit(run_workers(int(concurrency), lambda: run_worker(address, handler_name)))
+        sys.exit(run_workers(int(concurrency), lambda plan: run_worker(address, handler_name, plan)))
     logs.setup()
     run_worker(address, handler_name)
 
 
-def run_worker(address: str, handler_name: str) -> NoReturn:
-    """Init (handler import), then the invocation loop, in this process."""
+def run_worker(address: str, handler_name: str, plan: Callable[[bool], int] | None = None) -> NoReturn:
+    """Init (handler import), then the invocation loop, in this process.
+
+    `plan` (a multi-concurrency worker): told whether the handler is async, it answers how many invocations this
+    process holds in flight; async handlers then run `concurrent.py`'s pollers."""
     add_task_root_to_path()
     requests = Requests(address)
     try:
         handler = load_handler(handler_name)
     except Exception as exc:
         sys.exit(report_init_error(address, requests, exc))
-    loop_module = ASYNC_LOOP if is_async_handler(handler) else SYNC_LOOP
+    is_async = is_async_handler(handler)
+    if plan is not None:
+        in_flight = plan(is_async)
+        if is_async:
+            from fastric.runtime import concurrent
+
+            sys.exit(concurrent.run(address, requests, handler, in_flight))
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
         from fastric.runtime.snapstart import run_snapstart_hooks
 
         connection = Connection(address)
         run_snapstart_hooks(connection, requests)
-        sys.exit(serve(loop_module, connection, requests, handler, next_sent=False))
-    importer = threading.Thread(target=_import, args=(loop_module,), name="fastric-import", daemon=True)
+        sys.exit(loop_module(is_async).run(connection, requests, handler, False))
+    importer = threading.Thread(target=_import, args=(is_async,), name="fastric-import", daemon=True)
     importer.start()
     sock = send_first_next(address, requests.next[0])
     importer.join()
-    sys.exit(serve(loop_module, Connection(address, sock), requests, handler, next_sent=sock is not None))
+    sys.exit(loop_module(is_async).run(Connection(address, sock), requests, handler, sock is not None))
 
 
-def serve(loop_module: str, connection: Connection, requests: Requests, handler: Callable, next_sent: bool) -> int:
-    """Hand the connection to the chosen loop; its exit code."""
-    __import__(loop_module)
-    return sys.modules[loop_module].run(connection, requests, handler, next_sent)
+def loop_module(is_async: bool) -> ModuleType:
+    """The loop for the handler, chosen once: `aioloop` for `async def` handlers, else `loop` (imported here)."""
+    if is_async:
+        from fastric.runtime import aioloop
+
+        return aioloop
+    from fastric.runtime import loop
+
+    return loop
 
 
-def _import(module: str) -> None:
+def _import(is_async: bool) -> None:
     try:
-        __import__(module)
+        loop_module(is_async)
     except BaseException:  # the main thread imports it again and reports the failure itself
         pass
 
@@ -109,6 +120,8 @@ def report_init_error(address: str, requests: Requests, exc: Exception) -> int:
     except (ConnectionLost, MalformedResponse) as error:
         logs.runtime_log(f"Failed to post init error: {error}")
         return 1
+    if response.status == 403 and "AWS_LAMBDA_MAX_CONCURRENCY" in os.environ:
+        return 1  # another worker has posted the init error already: expected, and quiet
     if outcome(response.status) != "ok":
         logs.runtime_log(
             f"Failed to post init error. Http response code: {response.status}. "

@@ -118,10 +118,33 @@ def post_lost(kind: str, exc: Exception) -> Stop:
     return lost(f"Failed to post handler {kind} response", exc)
 
 
+# FASTRIC_PIPELINING=0 turns pipelining off, for a server that sends Date but drops pipelined requests.
+PIPELINING = os.environ.get("FASTRIC_PIPELINING", "1").strip().lower() not in ("0", "off", "false", "no")
+_announced = False
+
+
 def pipelines(response: Response) -> bool:
     """Whether to write the next `GET /next` behind a POST in one write (HTTP/1.1 pipelining).
 
     Only to a full HTTP/1.1 server: one that sends the Date header RFC 9110 asks of origin servers, as Lambda's
     does; HTTP/1.1 obliges such a server to answer pipelined requests in order. A hand-rolled server without it
     gets each request only after the previous response, as awslambdaric sends them (docs/architecture.md)."""
-    return b"date" in response.headers
+    on = PIPELINING and b"date" in response.headers
+    if not _announced:
+        _announce(on, response)
+    return on
+
+
+def _announce(on: bool, response: Response) -> None:
+    """Say once, at debug level, which mode the runtime uses."""
+    global _announced
+    _announced = True
+    if on:
+        why = "the Runtime API sends Date"
+    elif not PIPELINING:
+        why = "FASTRIC_PIPELINING is off"
+    else:
+        why = "the Runtime API sends no Date header"
+    import logging
+
+    logging.getLogger("fastric").debug("HTTP/1.1 pipelining %s (%s)", "on" if on else "off", why)

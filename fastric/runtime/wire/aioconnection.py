@@ -12,7 +12,7 @@ import asyncio
 import socket
 from collections import deque
 
-from fastric.runtime.wire.connection import Connection, ConnectionLost, note_retry
+from fastric.runtime.wire.connection import Connection, ConnectionLost, lost_while_reading, note_retry
 from fastric.runtime.wire.parser import MalformedResponse, Response, ResponseParser
 from fastric.runtime.wire.protocol import Request, split_address
 
@@ -164,7 +164,7 @@ class _Stream(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
-        self._fail(ConnectionLost("the Runtime API closed the connection" + (f": {exc}" if exc else "")))
+        self._fail(lost_while_reading(self._parser, str(exc) if exc else "end of stream"))
         self._resume(exc)
 
     def pause_writing(self) -> None:

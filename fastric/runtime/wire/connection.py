@@ -19,7 +19,22 @@ _JOIN_LIMIT = 65536  # requests smaller than this go out in one sendall
 
 
 class ConnectionLost(Exception):
-    """The Runtime API could not be reached, or closed the connection before answering."""
+    """The Runtime API could not be reached, or closed the connection before answering.
+
+    `cut_response`: the connection ended in the middle of a response (a truncated body, a reset mid-body)."""
+
+    def __init__(self, reason: str, cut_response: bool = False):
+        super().__init__(reason)
+        self.cut_response = cut_response
+
+
+def lost_while_reading(parser: ResponseParser, reason: str) -> ConnectionLost:
+    """The ConnectionLost for a connection that ended while `parser` was reading."""
+    if parser.in_progress:
+        request_id = parser.partial_request_id()
+        reason = "in the middle of a response" + (f" (request id {request_id})" if request_id else "") + f": {reason}"
+        return ConnectionLost(f"the Runtime API closed the connection {reason}", cut_response=True)
+    return ConnectionLost(f"the Runtime API closed the connection: {reason}")
 
 
 def open_socket(address: str) -> _socket.socket:
@@ -38,9 +53,11 @@ def open_socket(address: str) -> _socket.socket:
 
 
 def note_retry(exc: ConnectionLost | MalformedResponse) -> None:
-    """Before a connection is re-opened: a malformed response is logged, so that none is ever dropped silently."""
+    """Before a connection is re-opened: a malformed or cut response is logged, so none is ever dropped silently."""
     if isinstance(exc, MalformedResponse):
         runtime_log(f"Malformed response from the Runtime API: {exc}")
+    elif exc.cut_response:
+        runtime_log(f"Response from the Runtime API cut short, {exc}")
 
 
 class Connection:
@@ -75,9 +92,9 @@ class Connection:
 
     def send(self, request: Request) -> None:
         """Write a request (connecting first if needed); ConnectionLost if that fails."""
-        if self._sock is None:
-            self._connect()
         sock = self._sock
+        if sock is None:
+            sock = self._sock = self._connect()
         try:
             if len(request) == 1:
                 sock.sendall(request[0])
@@ -99,10 +116,10 @@ class Connection:
             try:
                 data = sock.recv(_RECV_SIZE)
             except OSError as exc:
-                raise ConnectionLost(f"the Runtime API closed the connection: {exc}") from None
+                raise lost_while_reading(parser, str(exc)) from None
             if not data:
                 if not parser.eof():
-                    raise ConnectionLost("the Runtime API closed the connection")
+                    raise lost_while_reading(parser, "end of stream")
             else:
                 parser.feed(data)
             response = parser.next_response()
@@ -125,9 +142,10 @@ class Connection:
         self.send(request if then is None else [*request, *then])
         return self.receive()
 
-    def _connect(self) -> None:
+    def _connect(self) -> _socket.socket:
         try:
-            self._sock = open_socket(self.address)
+            sock = open_socket(self.address)
         except OSError as exc:
             raise ConnectionLost(f"cannot connect to {self.address}: {exc}") from None
         self._parser = ResponseParser()
+        return sock

@@ -5,8 +5,11 @@ socket. Both transports (`connection.py`, blocking; `aioconnection.py`, asyncio)
 and take `Response` objects out. A response the parser cannot accept raises `MalformedResponse`, never a
 network error: the transports decide what to do about it (see docs/architecture.md, "Failures").
 
-Interim 1xx responses (`100 Continue`, `103 Early Hints`) are skipped, as RFC 9110 §15.2 asks of a client.
-The head of a response is capped at `HEAD_LIMIT` bytes.
+Tolerant where HTTP lets a client be (RFC 9110/9112): interim 1xx responses (`100 Continue`, `103 Early
+Hints`) are skipped (§15.2); a bare LF ends a line (9112 §2.2); obs-fold continues a header value (9112 §5.2);
+`Transfer-Encoding: chunked` wins over a `Content-Length` beside it (9112 §6.3). Refused, with the reason: a NUL,
+CR or LF inside a header value (9110 §5.5), conflicting or duplicate `Content-Length` headers, anything else
+llhttp rejects, and a response head over `HEAD_LIMIT` bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ HEAD_LIMIT = 1 << 20  # bytes of status line + headers accepted in one response 
 
 
 class MalformedResponse(Exception):
-    """The Runtime API sent bytes that are not an HTTP/1.1 response the runtime can accept."""
+    """The Runtime API sent bytes that are not an HTTP/1.1 response the runtime can accept.
+
+    `request_id` is the response's `Lambda-Runtime-Aws-Request-Id`, when it was read before the fault."""
+
+    def __init__(self, reason: str, request_id: str | None = None):
+        super().__init__(reason + (f" (request id {request_id})" if request_id else ""))
+        self.request_id = request_id
 
 
 class Response:
@@ -39,6 +48,7 @@ class ResponseParser:
         from httptools import HttpResponseParser  # imported with the loop, not on the way to the first /next
 
         self._parser = HttpResponseParser(_Callbacks(self))
+        _tolerate(self._parser)
         self._ready: deque[Response] = deque()
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
@@ -53,12 +63,10 @@ class ResponseParser:
             self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
-        except MalformedResponse:
-            raise
-        except Exception as exc:  # httptools.HttpParserError and its subclasses
-            raise MalformedResponse(str(exc) or exc.__class__.__name__) from None
+        except Exception as exc:  # httptools.HttpParserError and its subclasses, or a refused header value
+            raise MalformedResponse(_reason(exc), self.partial_request_id()) from None
         if self._in_head and self._head_bytes > HEAD_LIMIT:
-            raise MalformedResponse(f"response head larger than {HEAD_LIMIT} bytes")
+            raise MalformedResponse(f"response head larger than {HEAD_LIMIT} bytes", self.partial_request_id())
 
     def eof(self) -> bool:
         """The peer closed the connection: True if that completed a response delimited by the connection's end."""
@@ -76,6 +84,13 @@ class ResponseParser:
         """Whether part of a response has been received (a close now would cut it short)."""
         return self._in_head or self._open
 
+    def partial_request_id(self) -> str | None:
+        """The request id header of the response in progress, if it has been read."""
+        if not (self._in_head or self._open):
+            return None
+        value = self._headers.get(b"lambda-runtime-aws-request-id")
+        return value.decode("utf-8", "replace") if value else None
+
     # -- called by httptools (through _Callbacks) --
 
     def _begin(self) -> None:
@@ -88,6 +103,8 @@ class ResponseParser:
         name = name.lower()
         if name not in self._headers:
             self._headers[name] = value
+        if b"\0" in value:  # the lenient mode that accepts obs-fold lets NUL through; refuse it
+            raise _RefusedHeader(f"NUL in the value of header {name.decode('latin-1')}")
 
     def _head_complete(self) -> None:
         self._in_head = False
@@ -103,6 +120,25 @@ class ResponseParser:
             return  # an interim response: the final one follows
         body = self._body
         self._ready.append(Response(status, self._headers, body[0] if len(body) == 1 else b"".join(body), keep_alive))
+
+
+class _RefusedHeader(Exception):
+    pass
+
+
+def _reason(exc: Exception) -> str:
+    refused = exc.__context__ if isinstance(exc.__context__, _RefusedHeader) else exc
+    return str(refused) or exc.__class__.__name__
+
+
+def _tolerate(parser: object) -> None:
+    """Turn on the llhttp leniencies that RFC 9112 allows a recipient (see the module docstring)."""
+    try:
+        parser.set_dangerous_leniencies(  # type: ignore[attr-defined]
+            lenient_headers=True, lenient_chunked_length=True, lenient_optional_cr_before_lf=True
+        )
+    except (AttributeError, TypeError):  # an httptools without them: strict parsing
+        pass
 
 
 class _Callbacks:
