@@ -21,6 +21,8 @@ from fastric.runtime.steps import (
     post_lost,
     result_reply,
 )
+from fastric.runtime.streamed_post import apost_stream
+from fastric.runtime.streaming import StreamedReply, for_async_loop
 from fastric.runtime.wire.aioconnection import AsyncConnection
 from fastric.runtime.wire.connection import Connection, ConnectionLost
 from fastric.runtime.wire.parser import MalformedResponse
@@ -51,12 +53,15 @@ async def serve(client: AsyncRuntimeClient, handler: Callable, adopt: Connection
     if adopt is not None:
         await client.connection.adopt(adopt)
     requests = client.requests
+    handler = for_async_loop(handler)
     while True:
         invocation = await client.next()
         await client.post(await answer(requests, invocation, handler))
 
 
-async def answer(requests: Requests, invocation: Invocation, handler: Callable, begin: Callable = begin) -> Reply:
+async def answer(
+    requests: Requests, invocation: Invocation, handler: Callable, begin: Callable = begin
+) -> Reply | StreamedReply:
     """Await the handler on the invocation's event and context; its result or its error, as the reply to post.
 
     `begin` sets up the invocation's state (`steps.begin`; `concurrent.begin` when invocations interleave)."""
@@ -92,11 +97,14 @@ class AsyncRuntimeClient:
             if invocation is not None:
                 return invocation
 
-    async def post(self, reply: Reply, then_next: bool = True) -> None:
+    async def post(self, reply: Reply | StreamedReply, then_next: bool = True) -> None:
         """POST the reply (with the next `GET /next` behind it, when `then_next` and the server allow)."""
         then = self.requests.next if then_next and self._pipeline else None
         try:
-            posted = await self.connection.request(reply.request, then)
+            if isinstance(reply, StreamedReply):
+                posted = await apost_stream(self.connection, reply, then)
+            else:
+                posted = await self.connection.request(reply.request, then)
         except (ConnectionLost, MalformedResponse) as exc:
             raise post_lost(reply.kind, exc) from None
         self._next_sent = then is not None

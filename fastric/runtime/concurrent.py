@@ -29,6 +29,7 @@ from fastric.runtime.aioloop import AsyncRuntimeClient, answer
 from fastric.runtime.context import LambdaContext
 from fastric.runtime.marshal import decode_event
 from fastric.runtime.steps import Stop
+from fastric.runtime.streaming import for_async_loop
 from fastric.runtime.wire.protocol import Invocation, Requests
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
@@ -100,7 +101,7 @@ def run(address: str, requests: Requests, handler: Callable, in_flight: int) -> 
     loop = uvloop.new_event_loop()
     pollers = [AsyncRuntimeClient(loop, address, requests) for _ in range(max(1, in_flight))]
     try:
-        loop.run_until_complete(serve_all(pollers, handler))
+        loop.run_until_complete(serve_all(pollers, for_async_loop(handler)))
     except Stop as stop:
         return stop.code
     return 0

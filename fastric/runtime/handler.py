@@ -17,16 +17,29 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
+_CO_ASYNC_GENERATOR = 0x200  # inspect.CO_ASYNC_GENERATOR
 
 
-def is_async_handler(handler: Callable) -> bool:
-    """True for `async def` functions, and callables (or partials) whose function is one."""
+def _async_kind(handler: Callable) -> int:
+    """CO_COROUTINE or CO_ASYNC_GENERATOR for the function behind a handler (itself, its `__call__`, or a
+    partial's `func`); 0 for a plain function."""
     method = getattr(handler, "__call__", None)  # noqa: B004 (the bound method, not a callable() test)
     for candidate in (handler, method, getattr(handler, "func", None)):
         code = getattr(candidate, "__code__", None)
-        if code is not None and code.co_flags & _CO_COROUTINE:
-            return True
-    return False
+        if code is not None and code.co_flags & (_CO_COROUTINE | _CO_ASYNC_GENERATOR):
+            return code.co_flags & (_CO_COROUTINE | _CO_ASYNC_GENERATOR)
+    return 0
+
+
+def is_async_handler(handler: Callable) -> bool:
+    """True for `async def` functions and async generator functions (`fastric.streaming` handlers), and for
+    callables (or partials) whose function is one: they run on the uvloop loop."""
+    return _async_kind(handler) != 0
+
+
+def is_async_generator_handler(handler: Callable) -> bool:
+    """True when calling the handler returns an async generator (it cannot be awaited)."""
+    return _async_kind(handler) == _CO_ASYNC_GENERATOR
 
 
 def add_task_root_to_path() -> None:

@@ -20,6 +20,8 @@ from fastric.runtime.steps import (
     post_lost,
     result_reply,
 )
+from fastric.runtime.streamed_post import post_stream
+from fastric.runtime.streaming import StreamedReply, for_blocking_loop
 from fastric.runtime.wire.connection import Connection, ConnectionLost
 from fastric.runtime.wire.parser import MalformedResponse
 from fastric.runtime.wire.protocol import Invocation, Requests
@@ -43,12 +45,13 @@ def run(connection: Connection, requests: Requests, handler: Callable, next_sent
 def serve(client: RuntimeClient, handler: Callable) -> NoReturn:
     """next → handle → post, for ever (Stop ends it)."""
     requests = client.requests
+    handler = for_blocking_loop(handler, run_coroutine)
     while True:
         invocation = client.next()
         client.post(answer(requests, invocation, handler))
 
 
-def answer(requests: Requests, invocation: Invocation, handler: Callable) -> Reply:
+def answer(requests: Requests, invocation: Invocation, handler: Callable) -> Reply | StreamedReply:
     """Run the handler on the invocation's event and context; its result or its error, as the reply to post."""
     try:
         event, context = begin(invocation)
@@ -88,11 +91,14 @@ class RuntimeClient:
             if invocation is not None:
                 return invocation
 
-    def post(self, reply: Reply, then_next: bool = True) -> None:
+    def post(self, reply: Reply | StreamedReply, then_next: bool = True) -> None:
         """POST the reply (with the next `GET /next` behind it, when `then_next` and the server allow)."""
         then = self.requests.next if then_next and self._pipeline else None
         try:
-            posted = self.connection.request(reply.request, then)
+            if isinstance(reply, StreamedReply):
+                posted = post_stream(self.connection, reply, then)
+            else:
+                posted = self.connection.request(reply.request, then)
         except (ConnectionLost, MalformedResponse) as exc:
             raise post_lost(reply.kind, exc) from None
         self._next_sent = then is not None

@@ -12,6 +12,7 @@ from fastric.runtime import logs
 from fastric.runtime.context import LambdaContext
 from fastric.runtime.faults import describe_exception, dump_document
 from fastric.runtime.marshal import decode_event, encode_result
+from fastric.runtime.streaming import Stream, StreamedReply, streamed_reply
 from fastric.runtime.wire.parser import Response
 from fastric.runtime.wire.protocol import Invocation, ProtocolError, Request, Requests, outcome, parse_invocation
 
@@ -75,8 +76,11 @@ def begin(invocation: Invocation) -> tuple[Any, LambdaContext]:
     return decode_event(invocation.body, invocation.content_type), context
 
 
-def result_reply(requests: Requests, invocation: Invocation, result: Any) -> Reply:
-    """`POST /response` for a handler's result (FaultError if it cannot be serialized)."""
+def result_reply(requests: Requests, invocation: Invocation, result: Any) -> Reply | StreamedReply:
+    """`POST /response` for a handler's result (FaultError if it cannot be serialized), or the streamed one
+    for a streaming handler's `Stream`."""
+    if result.__class__ is Stream:
+        return streamed_reply(requests, invocation, result)
     body, content_type = encode_result(result)
     return Reply("success", requests.response(invocation.request_id, body, content_type, invocation.invocation_id))
 

@@ -174,6 +174,21 @@ class Requests:
         )
         return [head, body]
 
+    def streamed_response(self, request_id: str, content_type: bytes, invocation_id: str | None) -> bytes:
+        """The head of a streamed `POST /invocation/{id}/response`; its body follows in chunks, ended by the
+        last chunk with or without the error trailers (`fastric/runtime/streaming.py`)."""
+        return (
+            self._invocation_prefix
+            + request_id.encode()
+            + self._response_suffix
+            + b"Content-Type: "
+            + content_type
+            + b"\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n"
+            + (b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode() + b"\r\n" if invocation_id else b"")
+            + b"Transfer-Encoding: chunked\r\n"
+            + b"Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\r\n"
+        )
+
     def init_error(self, body: bytes, error_type: str) -> list[bytes]:
         """`POST /init/error` with the `Lambda-Runtime-Function-Error-Type` header, as [head, body]."""
         return [self._with_error_type(self._init_error, error_type, body), body]
