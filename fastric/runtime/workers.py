@@ -2,7 +2,8 @@
 
 As awslambdaric 4.2.2: each worker imports the handler itself and keeps its own keep-alive connection;
 stdout/stderr go to `_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET` when it is set; the parent exits 0 once every
-worker has exited, and does not respawn them.
+worker has exited, and does not respawn them. SIGTERM is forwarded to every worker, each of which runs its own
+`on_shutdown` hooks; the internal extension that makes Lambda send SIGTERM is registered once, by the first.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import signal
 import socket
 from collections.abc import Callable
 
-from fastric.runtime import logs
+from fastric.runtime import lifecycle, logs
+from fastric.runtime.shutdown import RegistrationGate, exit_status
 
 
 def _redirect_output(socket_path: str) -> None:
@@ -38,21 +40,25 @@ def run_workers(count: int, worker: Callable[[], None]) -> int:
     logs.emit_worker_pool_event(count)  # also closes the telemetry fd: workers log to stdout
     socket_path = os.environ.get("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET")
     children = []
-    for _ in range(max(count, 1)):
+    gate = RegistrationGate()  # one internal extension for all workers, registered by the first (shutdown.py)
+    for index in range(max(count, 1)):
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                gate.enter(index)
+                lifecycle.registration_gate = gate
                 if socket_path:
                     _redirect_output(socket_path)
                 logs.setup()
                 worker()
             except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                code = exit_status(exc)
             finally:
                 _flush()
                 os._exit(code)
         children.append(pid)
+    gate.close()
 
     def forward(signum, _frame):
         for child in children:
