@@ -186,17 +186,22 @@ def test_hooks_run_before_the_functions_own_sigterm_handler(loop):
     assert lines(runtime.stdout) == ["hook ran", "own handler ran"]
 
 
-def test_workers_register_once_and_each_runs_its_hooks():
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_workers_register_once_and_each_runs_its_hooks(workers):
+    """Plain handlers: N processes. Async handlers: FASTRIC_WORKERS processes with N/K invocations each in flight."""
+    env = {"AWS_LAMBDA_MAX_CONCURRENCY": "2", "FASTRIC_WORKERS": workers}
     with LambdaAPIServer() as srv:
         srv.hold_next_when_empty = True
-        with Runtime("hooks.handler", srv, FIXTURES, {"AWS_LAMBDA_MAX_CONCURRENCY": "2"}) as runtime:
-            assert srv.wait_for(lambda reqs: sum(r.path == NEXT for r in reqs) == 2)
-            settle()
-            assert runtime.terminate() == 0
-    assert srv.count(REGISTER) == 1
-    assert srv.paths().index(REGISTER) < srv.paths().index(NEXT)
-    assert lines(runtime.stdout).count("hook first") == 2
-    assert lines(runtime.stdout).count("hook second") == 2
+        for handler, processes in (("hooks.handler", 2), ("hooks.async_handler", int(workers))):
+            srv.requests.clear()
+            with Runtime(handler, srv, FIXTURES, env) as runtime:
+                assert srv.wait_for(lambda reqs: sum(r.path == NEXT for r in reqs) == 2)
+                settle()
+                assert runtime.terminate() == 0
+            assert srv.count(REGISTER) == 1, handler
+            assert srv.paths().index(REGISTER) < srv.paths().index(NEXT)
+            assert lines(runtime.stdout).count("hook first") == processes
+            assert lines(runtime.stdout).count("hook second") == processes
 
 
 # -- after_response -----------------------------------------------------------------------------------------------
@@ -271,6 +276,25 @@ def test_failing_after_response_work_in_json_logs_carries_the_request_id(loop):
             runtime.wait()
     (record,) = [json.loads(x) for x in lines(runtime.stdout) if x.startswith("{") and "work broke" in x]
     assert record["requestId"] == rid and record["errorType"] == "ValueError" and record["level"] == "ERROR"
+
+
+def test_with_invocations_in_flight_at_once_work_runs_after_its_own_response():
+    """Managed Instances (an async handler, AWS_LAMBDA_MAX_CONCURRENCY=2 in one process): the slow invocation's
+    work waits for the slow invocation's response, even though the fast one posts and drains first."""
+    with LambdaAPIServer() as srv:
+        srv.hold_next_when_empty = True
+        slow = srv.add_invocation({"op": "mine", "name": "slow", "delay": 0.5})
+        fast = srv.add_invocation({"op": "mine", "name": "fast", "delay": 0})
+        with Runtime("after.async_handler", srv, FIXTURES, {"AWS_LAMBDA_MAX_CONCURRENCY": "2"}) as runtime:
+            assert srv.wait_for(lambda reqs: srv.count("/test/work-slow") == 1)
+            runtime.terminate()
+    order = [r.path.rsplit("/", 1)[-1] for r in srv.requests if r.method == "POST" or r.path.startswith("/test/")]
+    assert order == ["response", "work-fast", "response", "work-slow"]
+    posts = [r.path for r in srv.requests if r.method == "POST"]
+    assert posts == [
+        f"/2018-06-01/runtime/invocation/{fast}/response",
+        f"/2018-06-01/runtime/invocation/{slow}/response",
+    ]
 
 
 @BOTH_LOOPS

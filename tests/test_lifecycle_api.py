@@ -4,8 +4,6 @@ after-response runners, and what happens where fastric does not run the function
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import os
 import subprocess
 import sys
 
@@ -88,7 +86,7 @@ def test_the_runner_calls_in_order_awaits_and_logs_failures(registries, monkeypa
     fastric.after_response(later("b"))
     fastric.after_response(later, "c")  # a coroutine function: what it returns is awaited
     fastric.after_response(lambda **kw: done.append(kw), k=1)
-    lifecycle.run_after_response("rid-7", asyncio.run)
+    lifecycle.run_after_response(lifecycle.pending, "rid-7", asyncio.run)
     assert done == ["a", "b", "c", {"k": 1}]
     assert registries.pending == []
     out = capfd.readouterr().out
@@ -106,7 +104,7 @@ def test_the_async_runner_awaits_on_the_running_loop(registries, monkeypatch):
     async def main():
         fastric.after_response(where())
         fastric.after_response(where)
-        await lifecycle.run_after_response_async("rid")
+        await lifecycle.run_after_response_async(lifecycle.pending, "rid")
         return asyncio.get_running_loop()
 
     loop = asyncio.run(main())
@@ -117,23 +115,28 @@ def test_work_added_by_work_runs_in_the_same_drain(registries, monkeypatch):
     monkeypatch.setattr(lifecycle, "state", lifecycle.IMPORTING)
     done = []
     fastric.after_response(lambda: fastric.after_response(done.append, "second"))
-    lifecycle.run_after_response("rid", asyncio.run)
+    lifecycle.run_after_response(lifecycle.pending, "rid", asyncio.run)
     assert done == ["second"]
 
 
-def test_work_belongs_to_the_invocation_whose_context_set_a_list(registries, monkeypatch):
-    """A loop running several invocations at once gives each its own list through `invocation_work`."""
+def test_each_task_that_takes_its_own_list_gets_its_own_work(registries, monkeypatch):
+    """Several invocations in flight at once (Managed Instances): work belongs to the task that serves it."""
     monkeypatch.setattr(lifecycle, "state", lifecycle.IMPORTING)
-    monkeypatch.setattr(lifecycle, "invocation_work", contextvars.ContextVar("work"))
-    mine: list = []
-    token = lifecycle.invocation_work.set(mine)
-    try:
-        fastric.after_response(print, "x")
-    finally:
-        lifecycle.invocation_work.reset(token)
-    assert [work for work, _, _ in mine] == [print] and registries.pending == []
-    fastric.after_response(print, "y")  # where no invocation set a list: the shared one
-    assert [work for work, _, _ in registries.pending] == [print]
+    monkeypatch.setattr(lifecycle, "invocation_work", None)
+
+    async def serve(name):
+        work = lifecycle.own_work()
+        await asyncio.sleep(0)
+        fastric.after_response(print, name)
+        await asyncio.sleep(0)
+        return [args for _, args, _ in work]
+
+    async def main():
+        return await asyncio.gather(serve("a"), serve("b"))
+
+    assert asyncio.run(main()) == [[("a",)], [("b",)]]
+    fastric.after_response(print, "c")  # where no task took a list: the shared one
+    assert [args for _, args, _ in registries.pending] == [("c",)]
 
 
 def test_outside_fastric_the_work_runs_at_once(registries, capfd):
@@ -161,19 +164,3 @@ def test_outside_fastric_the_work_runs_at_once(registries, capfd):
 @pytest.mark.parametrize("code, status", [(None, 0), (0, 0), (3, 3), ("bye", 1)])
 def test_exit_status(code, status):
     assert shutdown.exit_status(SystemExit(code)) == status
-
-
-def test_the_registration_gate_lets_the_others_go_once_the_first_has_registered():
-    gate = shutdown.RegistrationGate()
-    pid = os.fork()
-    if pid == 0:  # the "other" worker: blocks until the first one opens the gate
-        gate.enter(1)
-        gate.wait()
-        os._exit(0)
-    gate.enter(0)  # this process plays the first worker
-    assert gate.registers
-    assert os.waitpid(pid, os.WNOHANG) == (0, 0)  # still waiting
-    gate.open()
-    gate.open()  # twice is harmless
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0

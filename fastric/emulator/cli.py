@@ -36,7 +36,7 @@ def emulate_main(argv: list[str]) -> int:
         config = _function_config(args, args.targets[0] if args.targets else None, command)
     except ConfigError as error:
         return _usage_error("emulate", str(error))
-    return _run(_emulate(config, args.host, args.port))
+    return _run(_emulate(config, args.host, args.port, watch=args.watch, function_url=args.function_url))
 
 
 def invoke_main(argv: list[str]) -> int:
@@ -136,6 +136,16 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--event-file", metavar="PATH", help="read the event from a file")
         parser.add_argument("targets", nargs="*", metavar="HANDLER | -", help="handler; - reads the event from stdin")
     else:
+        parser.add_argument(
+            "--watch",
+            action="store_true",
+            help="start a fresh bootstrap for the next invocation when a file under --task-root changes",
+        )
+        parser.add_argument(
+            "--function-url",
+            action="store_true",
+            help="serve every other path on the port as a Function URL (payload format 2.0 events)",
+        )
         parser.add_argument("targets", nargs="*", metavar="HANDLER", help="handler (module.function)")
     return parser
 
@@ -201,10 +211,12 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _emulate(config: FunctionConfig, host: str, port: int) -> int:
+async def _emulate(
+    config: FunctionConfig, host: str, port: int, watch: bool = False, function_url: bool = False
+) -> int:
     stop = _stop_on_signals()
     log = PlatformLog()
-    emulator = Emulator(config, log)
+    emulator = Emulator(config, log, watch=watch, function_url=function_url)
     try:
         await emulator.start(host, port)
     except OSError as error:
@@ -217,6 +229,10 @@ async def _emulate(config: FunctionConfig, host: str, port: int) -> int:
         f"listening on http://{shown_host}:{bound_port}{INVOKE_URL_PATH} "
         f"(Runtime API for the bootstrap: {emulator.sandbox.runtime_api})"
     )
+    if function_url:
+        log.note(f"function URL: http://{shown_host}:{bound_port}/ (any other path and method)")
+    if watch:
+        log.note(f"watching {config.task_root} for changes")
     await stop.wait()
     log.note("stopping")
     await emulator.close()

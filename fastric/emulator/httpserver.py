@@ -73,6 +73,7 @@ class Exchange:
         self.target = target
         self.path, _, self.query = target.partition("?")
         self.headers = headers  # lower-case names; repeated headers joined with ", "
+        self.header_list: list[tuple[str, str]] = []  # (lower-case name, value) in arrival order
         self.http_version = http_version
         self.keep_alive = keep_alive
         self.trailers: dict[str, str] = {}
@@ -271,9 +272,11 @@ class HTTPConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         headers: dict[str, str] = {}
+        header_list = []
         for raw_name, raw_value in self._raw_headers:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            header_list.append((name, value))
         parser = self._parser
         exchange = Exchange(
             self,
@@ -284,6 +287,7 @@ class HTTPConnection(asyncio.Protocol):
             parser.should_keep_alive(),
             self.body_limit,
         )
+        exchange.header_list = header_list
         self._current = exchange
         self._queue.append(exchange)
         if self._active is None:

@@ -66,6 +66,7 @@ class Instance:
         self.inflight: dict[str, Invocation] = {}
         self.init_reported = False
         self.killed = False  # by the emulator (timeout, init error): not an init failure to report later
+        self.draining = False  # being replaced (--watch): takes no new invocations, stops once idle
         self.peak_kb = 0
 
     @property
@@ -144,6 +145,36 @@ class Sandbox:
             except asyncio.TimeoutError:
                 pass
 
+    async def reload(self) -> None:
+        """Replace the bootstrap with a fresh one (--watch): invocations in flight finish on the old one first.
+
+        New invocations wait for the fresh bootstrap; the old one's `/next` polls are left unanswered (a runtime
+        told to exit could take its other invocations in flight with it) and it gets SIGTERM once idle.
+        """
+        async with self._spawn_lock:
+            self.pending_failure = None  # a kept init failure is stale once the code changed
+            instance = self.current
+            if instance is not None and instance.alive:
+                instance.draining = instance.killed = True
+                instance.queued.clear()  # their `run` loops move them to the fresh instance
+                await asyncio.sleep(0)  # an invocation just handed to a `/next` poll gets dispatched first
+                self._stop_if_drained(instance)
+                await asyncio.shield(instance.exited)
+            if not self._closing:
+                await asyncio.shield(self._respawn())
+
+    async def _respawn(self) -> None:
+        failure = await self._spawn()
+        if failure is not None:
+            self.pending_failure = failure
+        elif self._closing and self.current is not None:  # the emulator stopped while this one was starting
+            self.current.signal(signal.SIGKILL)
+
+    def _stop_if_drained(self, instance: Instance) -> None:
+        if instance.draining and instance.alive and not instance.inflight:
+            instance.signal(signal.SIGTERM)
+            asyncio.get_running_loop().call_later(SHUTDOWN_GRACE, instance.signal, signal.SIGKILL)
+
     async def _spawn(self) -> Failure | None:
         config = self.config
         try:
@@ -172,7 +203,7 @@ class Sandbox:
         """The instance to run `invocation` on, spawning one if needed; None if the invocation was failed."""
         async with self._spawn_lock:
             instance = self.current
-            if instance is not None and instance.alive and not instance.retiring:
+            if instance is not None and instance.alive and not instance.retiring and not instance.draining:
                 return instance
             if self.pending_failure is not None:
                 failure, self.pending_failure = self.pending_failure, None
@@ -297,6 +328,7 @@ class Sandbox:
         self.inflight.pop(request_id, None)
         if instance is not None:
             instance.inflight.pop(request_id, None)
+            self._stop_if_drained(instance)
         self.finished_ids[request_id] = None
         while len(self.finished_ids) > FINISHED_IDS_KEPT:
             self.finished_ids.popitem(last=False)

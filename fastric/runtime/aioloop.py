@@ -58,13 +58,15 @@ async def serve(client: AsyncRuntimeClient, handler: Callable, adopt: Connection
         reply = await answer(requests, invocation, handler)
         if work:
             await client.post(reply, then_next=False)
-            await run_after_response_async(invocation.request_id)
+            await run_after_response_async(work, invocation.request_id)
         else:
             await client.post(reply)
 
 
-async def answer(requests: Requests, invocation: Invocation, handler: Callable) -> Reply:
-    """Await the handler on the invocation's event and context; its result or its error, as the reply to post."""
+async def answer(requests: Requests, invocation: Invocation, handler: Callable, begin: Callable = begin) -> Reply:
+    """Await the handler on the invocation's event and context; its result or its error, as the reply to post.
+
+    `begin` sets up the invocation's state (`steps.begin`; `concurrent.begin` when invocations interleave)."""
     try:
         event, context = begin(invocation)
         return result_reply(requests, invocation, await handler(event, context))

@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from contextvars import ContextVar
     from typing import Any, TypeVar
 
-    from fastric.runtime.shutdown import RegistrationGate
-
     Hook = TypeVar("Hook", bound=Callable[[], Any])
 
 # Where the runtime is, as `on_shutdown` and `after_response` need to know (start-up moves it on).
@@ -29,11 +27,11 @@ ARMED = 3  # init is over and fastric's SIGTERM handler runs the hooks
 state = OUTSIDE
 
 shutdown_hooks: list[Callable[[], Any]] = []
-registration_gate: RegistrationGate | None = None  # set in each AWS_LAMBDA_MAX_CONCURRENCY worker (workers.py)
+registers_extension = True  # False in the AWS_LAMBDA_MAX_CONCURRENCY workers after the first (workers.py)
 
 # After-response work of the invocation in progress, as (work, args, kwargs); args is None for an awaitable.
-# The one-invocation-at-a-time loops drain `pending`. A loop running several invocations at once sets
-# `invocation_work` to a context variable holding each invocation's own list, so that work never runs for another.
+# The one-invocation-at-a-time loops drain `pending`. Where several invocations are in flight at once, each task
+# serving them takes a list of its own (`own_work`), held by a context variable, so no work runs for another.
 pending: list[tuple[Any, tuple | None, dict | None]] = []
 invocation_work: ContextVar[list] | None = None
 
@@ -78,10 +76,23 @@ def after_response(work: Callable[..., Any] | Awaitable[Any], /, *args: Any, **k
         invocation_work.get(pending).append(item)
 
 
-def run_after_response(request_id: str, run_coroutine: Callable[[Any], Any]) -> None:
-    """The blocking loop, after the post: run the pending work in order (awaitables with `run_coroutine`)."""
-    while pending:
-        item = pending.pop(0)
+def own_work() -> list:
+    """A list of its own for the current task (its context), which `after_response` fills from now on."""
+    global invocation_work
+    if invocation_work is None:
+        from contextvars import ContextVar
+
+        invocation_work = ContextVar("fastric_after_response")
+    work = pending[:]  # work given at import time goes to the first task that takes a list
+    pending.clear()
+    invocation_work.set(work)
+    return work
+
+
+def run_after_response(work: list, request_id: str, run_coroutine: Callable[[Any], Any]) -> None:
+    """The blocking loop, after the post: run the `work` list in order (awaitables with `run_coroutine`)."""
+    while work:
+        item = work.pop(0)
         try:
             result = start(item)
             if hasattr(result, "__await__"):
@@ -90,10 +101,10 @@ def run_after_response(request_id: str, run_coroutine: Callable[[Any], Any]) -> 
             log_failure(f"after_response work {describe(item[0])}", exc, request_id)
 
 
-async def run_after_response_async(request_id: str) -> None:
-    """The asyncio loop, after the post: run the pending work in order, awaiting awaitables on the loop."""
-    while pending:
-        item = pending.pop(0)
+async def run_after_response_async(work: list, request_id: str) -> None:
+    """The asyncio loops, after the post: run the `work` list in order, awaiting awaitables on the loop."""
+    while work:
+        item = work.pop(0)
         try:
             result = start(item)
             if hasattr(result, "__await__"):

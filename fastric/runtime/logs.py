@@ -135,6 +135,9 @@ class LambdaLoggerFilter(logging.Filter):
     """Stamps every record reaching the root handler with the current request id ("" before the first) and tenant."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if _task_ids is not None:
+            record.aws_request_id, record.tenant_id = _task_ids.get()
+            return True
         record.aws_request_id = _request_id
         record.tenant_id = _tenant_id
         return True
@@ -362,9 +365,23 @@ def emit_worker_pool_event(worker_count: int) -> None:
     _sink = StandardLogSink()
 
 
+_task_ids = None
+
+
+def use_task_local_ids() -> None:
+    """TEMPORARY (replaced by the logs package): ids per asyncio Task."""
+    global _task_ids
+    import contextvars
+
+    _task_ids = contextvars.ContextVar("ids", default=("", None))
+
+
 def set_request(request_id: str, tenant_id: str | None) -> None:
     """The ids stamped on log records from now on (never reset between invocations, as in awslambdaric)."""
     global _request_id, _tenant_id
+    if _task_ids is not None:
+        _task_ids.set((request_id, tenant_id))
+        return
     _request_id = request_id
     _tenant_id = tenant_id
 

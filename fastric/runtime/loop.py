@@ -50,7 +50,7 @@ def serve(client: RuntimeClient, handler: Callable) -> NoReturn:
         reply = answer(requests, invocation, handler)
         if work:
             client.post(reply, then_next=False)
-            run_after_response(invocation.request_id, run_coroutine)
+            run_after_response(work, invocation.request_id, run_coroutine)
         else:
             client.post(reply)
 

@@ -40,24 +40,17 @@ WATCHDOG_GRACE_S = 0.03  # the watchdog fires this much later, so that an awaite
 def prepare(address: str) -> None:
     """At init, after the handler's import, for a function with `on_shutdown` hooks or a SIGTERM handler of its own:
     install `Shutdown` for the hooks (keeping the function's handler, to call after them) and register the internal
-    extension, unless another worker registers it (`RegistrationGate`)."""
+    extension, unless another worker registered it (`workers.py`)."""
     own = _signal.getsignal(_signal.SIGTERM)
     own = own if callable(own) else None
-    gate = lifecycle.registration_gate
     if lifecycle.shutdown_hooks:
         try:
             _signal.signal(_signal.SIGTERM, Shutdown(lifecycle.shutdown_hooks, own))
             lifecycle.state = lifecycle.ARMED
         except ValueError as exc:  # not the main thread: Python installs signal handlers only there
             logs.runtime_log(f"on_shutdown hooks will not run: {exc}")
-    if gate is not None and not gate.registers:
-        gate.wait()
-        return
-    try:
+    if lifecycle.registers_extension:
         register_extension(address)
-    finally:
-        if gate is not None:
-            gate.open()
 
 
 def register_extension(address: str) -> None:
@@ -184,37 +177,3 @@ def exit_status(exc: SystemExit) -> int:
     if isinstance(code, int):
         return code
     return 0 if code is None else 1
-
-
-class RegistrationGate:
-    """`AWS_LAMBDA_MAX_CONCURRENCY` workers: the first registers the extension, and the others wait for that before
-    their first `/next` (Lambda closes registration at a runtime's first `/next`, and refuses a name twice).
-
-    A pipe made before the workers are forked: the first worker keeps its write end and closes it once it has
-    registered (or exited); the others read until end of file."""
-
-    def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        self.registers = False
-
-    def enter(self, index: int) -> None:
-        """In worker `index`, after the fork: keep this worker's end of the pipe."""
-        self.registers = index == 0
-        os.close(self._read if self.registers else self._write)
-
-    def close(self) -> None:
-        """In the parent, once every worker is forked."""
-        os.close(self._read)
-        os.close(self._write)
-
-    def open(self) -> None:
-        """The first worker, after init: the others may go on (the extension is registered, or not needed)."""
-        if self.registers and self._write >= 0:
-            os.close(self._write)
-            self._write = -1
-
-    def wait(self) -> None:
-        """Another worker: wait until the first one has registered."""
-        while os.read(self._read, 1):
-            pass
-        os.close(self._read)

@@ -23,6 +23,7 @@ from fastric.runtime.wire.protocol import Requests, outcome
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
     import _socket
+    from collections.abc import Callable
     from types import ModuleType
     from typing import NoReturn
 
@@ -37,13 +38,16 @@ def run(handler_name: str) -> NoReturn:
     if concurrency is not None:
         from fastric.runtime.workers import run_workers
 
-        sys.exit(run_workers(int(concurrency), lambda: run_worker(address, handler_name)))
+        sys.exit(run_workers(int(concurrency), lambda plan: run_worker(address, handler_name, plan)))
     logs.setup()
     run_worker(address, handler_name)
 
 
-def run_worker(address: str, handler_name: str) -> NoReturn:
-    """Init (handler import), then the invocation loop, in this process."""
+def run_worker(address: str, handler_name: str, plan: Callable[[bool], int] | None = None) -> NoReturn:
+    """Init (handler import), then the invocation loop, in this process.
+
+    `plan` (a multi-concurrency worker): told whether the handler is async, it answers how many invocations this
+    process holds in flight; async handlers then run `concurrent.py`'s pollers."""
     add_task_root_to_path()
     requests = Requests(address)
     lifecycle.state = lifecycle.IMPORTING  # fastric.after_response() now queues work for the loop
@@ -52,16 +56,21 @@ def run_worker(address: str, handler_name: str) -> NoReturn:
     except Exception as exc:
         sys.exit(report_init_error(address, requests, exc))
     is_async = is_async_handler(handler)
+    prepare_shutdown(address)  # before any worker's first /next: Lambda closes extension registration then
+    if plan is not None:
+        in_flight = plan(is_async)
+        if is_async:
+            from fastric.runtime import concurrent
+
+            sys.exit(concurrent.run(address, requests, handler, in_flight))
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
         from fastric.runtime.snapstart import run_snapstart_hooks
 
-        prepare_shutdown(address)
         connection = Connection(address)
         run_snapstart_hooks(connection, requests)
         sys.exit(loop_module(is_async).run(connection, requests, handler, False))
     importer = threading.Thread(target=_import, args=(is_async,), name="fastric-import", daemon=True)
     importer.start()
-    prepare_shutdown(address)
     sock = send_first_next(address, requests.next[0])
     importer.join()
     sys.exit(loop_module(is_async).run(Connection(address, sock), requests, handler, sock is not None))
@@ -75,8 +84,6 @@ def prepare_shutdown(address: str) -> None:
         from fastric.runtime.shutdown import prepare
 
         prepare(address)
-    elif lifecycle.registration_gate is not None:
-        lifecycle.registration_gate.open()  # nothing to register: the other workers may go on
 
 
 def loop_module(is_async: bool) -> ModuleType:
@@ -127,6 +134,8 @@ def report_init_error(address: str, requests: Requests, exc: Exception) -> int:
     except (ConnectionLost, MalformedResponse) as error:
         logs.runtime_log(f"Failed to post init error: {error}")
         return 1
+    if response.status == 403 and "AWS_LAMBDA_MAX_CONCURRENCY" in os.environ:
+        return 1  # another worker has posted the init error already: expected, and quiet
     if outcome(response.status) != "ok":
         logs.runtime_log(
             f"Failed to post init error. Http response code: {response.status}. "
