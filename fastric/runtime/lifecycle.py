@@ -2,7 +2,8 @@
 
 `on_shutdown` hooks run on SIGTERM (`shutdown.py`). Work given to `after_response` during an invocation runs
 after that invocation's response (or error) is posted and before the next `/next`: the loops test `pending`
-once per invocation, a list that stays empty for everyone who never calls `after_response`.
+once per invocation, a list that stays empty for everyone who never calls `after_response`. With several
+invocations in flight in one process (`concurrent.py`), each poller task drains a list of its own (`own_work`).
 
 Kept light: `fastric/__init__.py` imports it on first use of either name.
 """
@@ -94,7 +95,7 @@ def run_after_response(work: list, request_id: str, run_coroutine: Callable[[Any
     while work:
         item = work.pop(0)
         try:
-            result = start(item)
+            result = call_work(item)
             if hasattr(result, "__await__"):
                 run_coroutine(result)
         except Exception as exc:
@@ -106,14 +107,14 @@ async def run_after_response_async(work: list, request_id: str) -> None:
     while work:
         item = work.pop(0)
         try:
-            result = start(item)
+            result = call_work(item)
             if hasattr(result, "__await__"):
                 await result
         except Exception as exc:
             log_failure(f"after_response work {describe(item[0])}", exc, request_id)
 
 
-def start(item: tuple[Any, tuple | None, dict | None]) -> Any:
+def call_work(item: tuple[Any, tuple | None, dict | None]) -> Any:
     """Call the work (an awaitable is returned as it is, to be awaited)."""
     work, args, kwargs = item
     return work if args is None else work(*args, **(kwargs or {}))
@@ -126,7 +127,7 @@ def _run_at_once(item: tuple[Any, tuple | None, dict | None]) -> None:
     """Outside fastric's runtime: run the work now (an awaitable on the running loop, else with asyncio.run)."""
     what = f"after_response work {describe(item[0])}"
     try:
-        result = start(item)
+        result = call_work(item)
     except Exception as exc:
         log_failure(what, exc)
         return
