@@ -159,6 +159,8 @@ class Exchange:
         if close:
             lines.append("Connection: close\r\n")
         lines.append("\r\n")
+        if self.method == "HEAD":  # headers only, Content-Length as for GET (RFC 9110 §9.3.2)
+            body = b""
         self.conn.write_joined("".join(lines).encode("latin-1"), body)
         self._done(close)
 
@@ -173,7 +175,7 @@ class Exchange:
         self.conn.write("".join(lines).encode("latin-1"))
 
     def write(self, data: bytes) -> None:
-        if data and self._streaming and not self.responded:
+        if data and self._streaming and not self.responded and self.method != "HEAD":
             self.conn.write_joined(b"%x\r\n" % len(data), data, b"\r\n")
 
     def end(self, trailers: Headers = ()) -> None:
@@ -181,7 +183,8 @@ class Exchange:
         if self.responded:
             return
         tail = "".join(f"{name}: {value}\r\n" for name, value in trailers)
-        self.conn.write(f"0\r\n{tail}\r\n".encode("latin-1"))
+        if self.method != "HEAD":
+            self.conn.write(f"0\r\n{tail}\r\n".encode("latin-1"))
         self._done(not self.keep_alive)
 
     @property

@@ -230,9 +230,10 @@ def test_readme_example(emulator):
 
 def test_without_the_option_other_paths_are_404(emulator):
     emu = emulator("--task-root", str(EXAMPLES), "app.handler")
-    status, _, body = request(emu, "GET", "/?foo=bar")
+    status, headers, body = request(emu, "GET", "/?foo=bar")
     assert status == 404
-    assert json.loads(body)["errorType"] == "ResourceNotFoundException"
+    assert dict((k.lower(), v) for k, v in headers)["x-amzn-errortype"] == "ResourceNotFoundException"
+    assert "No route for GET /" in json.loads(body)["message"]
 
 
 # -- streamed responses -------------------------------------------------------------------------
