@@ -1,9 +1,14 @@
-"""fastric: a fast, drop-in AWS Lambda Runtime Interface Client for Python."""
+"""fastric: a fast, drop-in AWS Lambda Runtime Interface Client for Python.
+
+`import fastric` stays light: the names below are imported from the runtime on first use (PEP 562).
+"""
 
 __version__ = "0.1.0"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from fastric.runtime.lifecycle import after_response as after_response
+    from fastric.runtime.lifecycle import on_shutdown as on_shutdown
     from fastric.runtime.streaming import http_prelude as http_prelude
     from fastric.runtime.streaming import streaming as streaming
 
@@ -12,6 +17,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "streaming": "fastric.runtime.streaming",
     "http_prelude": "fastric.runtime.streaming",
+    "on_shutdown": "fastric.runtime.lifecycle",
+    "after_response": "fastric.runtime.lifecycle",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uvloop
 
+from fastric.runtime.lifecycle import pending, run_after_response_async
 from fastric.runtime.steps import (
     Reply,
     Stop,
@@ -49,14 +50,20 @@ def run(connection: Connection, requests: Requests, handler: Callable, next_sent
 
 
 async def serve(client: AsyncRuntimeClient, handler: Callable, adopt: Connection | None = None) -> NoReturn:
-    """next → handle → post, for ever (Stop ends it)."""
+    """next → handle → post, for ever (Stop ends it); `fastric.after_response` work between the post and `/next`."""
     if adopt is not None:
         await client.connection.adopt(adopt)
     requests = client.requests
     handler = for_async_loop(handler)
+    work = pending  # stays empty unless the function calls fastric.after_response (lifecycle.py)
     while True:
         invocation = await client.next()
-        await client.post(await answer(requests, invocation, handler))
+        reply = await answer(requests, invocation, handler)
+        if work:
+            await client.post(reply, then_next=False)
+            await run_after_response_async(work, invocation.request_id)
+        else:
+            await client.post(reply)
 
 
 async def answer(

@@ -27,6 +27,7 @@ import uvloop
 from fastric.runtime import logs
 from fastric.runtime.aioloop import AsyncRuntimeClient, answer
 from fastric.runtime.context import LambdaContext
+from fastric.runtime.lifecycle import own_work, run_after_response_async
 from fastric.runtime.marshal import decode_event
 from fastric.runtime.steps import Stop
 from fastric.runtime.streaming import for_async_loop
@@ -121,15 +122,20 @@ async def serve_all(pollers: list[AsyncRuntimeClient], handler: Callable) -> Non
 
 
 async def poll(client: AsyncRuntimeClient, handler: Callable) -> None:
-    """One poller: next → handler → post, for ever; each iteration in a fresh context (its own ids)."""
+    """One poller: next → handler → post, for ever; each iteration in a fresh context (its own ids).
+
+    `fastric.after_response` work goes to this poller's own list and runs after its invocation's post."""
     requests = client.requests
+    work = own_work()
     while True:
         invocation = await next_with_retry(client)
         reply = await answer(requests, invocation, handler, begin)
         try:
-            await client.post(reply)
+            await client.post(reply, then_next=not work)
         except Stop:  # logged by the client; the other invocations, and this poller, go on
             pass
+        if work:
+            await run_after_response_async(work, invocation.request_id)
 
 
 async def next_with_retry(client: AsyncRuntimeClient) -> Invocation:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import CoroutineType
 
+from fastric.runtime.lifecycle import pending, run_after_response
 from fastric.runtime.steps import (
     Reply,
     Stop,
@@ -28,7 +29,7 @@ from fastric.runtime.wire.protocol import Invocation, Requests
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
     from typing import Any, NoReturn
 
 
@@ -43,12 +44,18 @@ def run(connection: Connection, requests: Requests, handler: Callable, next_sent
 
 
 def serve(client: RuntimeClient, handler: Callable) -> NoReturn:
-    """next → handle → post, for ever (Stop ends it)."""
+    """next → handle → post, for ever (Stop ends it); `fastric.after_response` work between the post and `/next`."""
     requests = client.requests
     handler = for_blocking_loop(handler, run_coroutine)
+    work = pending  # stays empty unless the function calls fastric.after_response (lifecycle.py)
     while True:
         invocation = client.next()
-        client.post(answer(requests, invocation, handler))
+        reply = answer(requests, invocation, handler)
+        if work:
+            client.post(reply, then_next=False)
+            run_after_response(work, invocation.request_id, run_coroutine)
+        else:
+            client.post(reply)
 
 
 def answer(requests: Requests, invocation: Invocation, handler: Callable) -> Reply | StreamedReply:
@@ -108,7 +115,7 @@ class RuntimeClient:
 _coroutine_loop = None
 
 
-def run_coroutine(coroutine: CoroutineType) -> Any:
+def run_coroutine(coroutine: Coroutine) -> Any:
     """Run a coroutine a plain `def` handler returned, on one uvloop loop kept for later ones."""
     global _coroutine_loop
     if _coroutine_loop is None:

@@ -1,6 +1,7 @@
 """Start-up: everything up to the first `/next`, kept light so that the function's init ends early.
 
-Init is: logging set-up, the handler import, then the first `GET /next`. The loop is chosen here, once:
+Init is: logging set-up, the handler import, the internal extension when the function asked for SIGTERM
+(`shutdown.py`), then the first `GET /next`. The loop is chosen here, once:
 `loop.py` for plain `def` handlers, `aioloop.py` for `async def` ones. The first `/next` goes out on a plain
 socket while the chosen loop's modules (orjson, httptools; uvloop for `async def`) are imported on a
 background thread; the loop then takes the socket, and the response pending on it, over when that import is
@@ -12,8 +13,9 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from _signal import SIGTERM, getsignal
 
-from fastric.runtime import logs
+from fastric.runtime import lifecycle, logs
 from fastric.runtime.handler import add_task_root_to_path, is_async_handler, load_handler
 from fastric.runtime.wire.connection import Connection, ConnectionLost, open_socket
 from fastric.runtime.wire.protocol import Requests, outcome
@@ -48,11 +50,13 @@ def run_worker(address: str, handler_name: str, plan: Callable[[bool], int] | No
     process holds in flight; async handlers then run `concurrent.py`'s pollers."""
     add_task_root_to_path()
     requests = Requests(address)
+    lifecycle.state = lifecycle.IMPORTING  # fastric.after_response() now queues work for the loop
     try:
         handler = load_handler(handler_name)
     except Exception as exc:
         sys.exit(report_init_error(address, requests, exc))
     is_async = is_async_handler(handler)
+    prepare_shutdown(address)  # before any worker's first /next: Lambda closes extension registration then
     if plan is not None:
         in_flight = plan(is_async)
         if is_async:
@@ -70,6 +74,16 @@ def run_worker(address: str, handler_name: str, plan: Callable[[bool], int] | No
     sock = send_first_next(address, requests.next[0])
     importer.join()
     sys.exit(loop_module(is_async).run(Connection(address, sock), requests, handler, sock is not None))
+
+
+def prepare_shutdown(address: str) -> None:
+    """After the handler's import, before the first `/next`: when the function has `on_shutdown` hooks or a SIGTERM
+    handler of its own, SIGTERM handling and the internal extension (`shutdown.py`, imported only then)."""
+    lifecycle.state = lifecycle.UNARMED
+    if lifecycle.shutdown_hooks or callable(getsignal(SIGTERM)):
+        from fastric.runtime.shutdown import prepare
+
+        prepare(address)
 
 
 def loop_module(is_async: bool) -> ModuleType:

@@ -8,6 +8,10 @@ Which one is known only once the handler is imported, so the first worker is for
 handler and tells the parent ("async" or "sync") through a pipe; the parent then forks the others (K - 1, or
 N - 1). Every worker's stdout/stderr go to `_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET` when it is set; the
 parent makes no Runtime API call, exits 0 once every worker has exited, and does not respawn them.
+
+SIGTERM is forwarded to every worker, and each runs its own `on_shutdown` hooks. The internal extension that makes
+Lambda send SIGTERM (`shutdown.py`) is registered once, by the first worker, before it tells its mode: the others
+are forked after that, told not to register it again (Lambda refuses a second extension of the same name).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import socket
 from collections.abc import Callable
 from functools import partial
 
-from fastric.runtime import logs
+from fastric.runtime import lifecycle, logs
+from fastric.runtime.shutdown import exit_status
 
 
 def _redirect_output(socket_path: str) -> None:
@@ -75,6 +80,7 @@ def run_workers(count: int, worker: Worker) -> int:
     mode = _read_mode(read_end)  # b"" if the first worker died before it could tell (an init error)
     os.close(read_end)
     others = processes - 1 if mode == b"a" else count - 1
+    lifecycle.registers_extension = False  # the first worker registered it, if the function needs it
     for index in range(1, others + 1):
         children.append(_fork(partial(worker, _fixed(share(count, processes, index))), socket_path))
 
@@ -118,7 +124,7 @@ def _fork(run: Callable[[], None], socket_path: str | None, close: int | None = 
         logs.setup()
         run()
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exit_status(exc)
     finally:
         _flush()
         os._exit(code)
