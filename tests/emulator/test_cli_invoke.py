@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 
@@ -28,8 +29,17 @@ def fastric_invoke(*args: str, stdin: bytes | None = None, cwd=EXAMPLES, env=Non
     )
 
 
+def readme_quick_start_invoke_args() -> list[str]:
+    """What the README's quick-start command passes to `fastric invoke`, exactly as written there."""
+    lines = (EXAMPLES.parent / "README.md").read_text().splitlines()
+    command = next(line for line in lines if line.startswith("python3 -m venv") and "fastric invoke" in line)
+    return shlex.split(command.split("fastric invoke", 1)[1])
+
+
 def test_readme_first_command_prints_the_example_response():
-    result = fastric_invoke("--task-root", str(EXAMPLES), "app.handler", "--event", SEED, cwd=EXAMPLES.parent)
+    args = readme_quick_start_invoke_args()
+    assert args == ["--task-root", "examples", "app.handler", "--event", SEED]
+    result = fastric_invoke(*args, cwd=EXAMPLES.parent)
     assert result.returncode == 0, result.stderr
     assert result.stdout == EXPECTED_SEED_OUTPUT
     assert b"REPORT RequestId: " in result.stderr
