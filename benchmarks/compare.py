@@ -246,15 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     for skipped in [s for s in scenarios if missing_requirement(s)]:
         sys.stderr.write(f"skipping {skipped.name}: {missing_requirement(skipped)}\n")
     scenarios = [s for s in scenarios if not missing_requirement(s)]
-    clients = []
-    for client in args.clients.split(","):
-        problem = harness.probe(client)
-        if problem:
-            sys.stderr.write(f"skipping {client}: {problem}\n")
-        else:
-            clients.append(client)
-    if not clients:
-        sys.stderr.write("no client can run here\n")
+    clients = args.clients.split(",")
+    problems = {client: problem for client in clients if (problem := harness.probe(client))}
+    for client, problem in problems.items():
+        sys.stderr.write(f"compare.py: {client} cannot run here: {problem.rstrip()}\n\n")
+    if problems:
+        sys.stderr.write(
+            "Run compare.py with the Python that has the clients installed (`pip install -e '.[test,bench]'`, "
+            "then `.venv/bin/python benchmarks/compare.py`), or leave a client out with --clients.\n"
+        )
         return 1
     started = time.perf_counter()
     results = run(clients, scenarios, repeats, scale, cold_starts)

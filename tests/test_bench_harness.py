@@ -250,3 +250,23 @@ def test_compare_table_reports_ratios_against_awslambdaric():
     rss = next(line for line in table.splitlines() if line.startswith("| peak RSS"))
     assert "1.50×" in rss and "**no**" in rss
     json.dumps(results.samples)  # the --json output is plain data
+
+
+def test_compare_fails_loudly_when_a_client_cannot_start(monkeypatch, capsys):
+    """Run outside the environment fastric is installed in, compare.py stops and shows the client's own error,
+    instead of measuring the other clients and leaving fastric's rows and targets empty."""
+    real_command = harness.client_command
+
+    def command(client, handler, **kwargs):
+        if client == "fastric":  # what `python -m fastric` does where fastric is not installed
+            return [sys.executable, "-m", "fastric_is_not_installed_here", handler]
+        return real_command(client, handler, **kwargs)
+
+    monkeypatch.setattr(harness, "client_command", command)
+    status = compare.main(["--quick", "--scenarios", "tiny", "--clients", "plain,fastric"])
+    out, err = capsys.readouterr()
+    assert status != 0
+    assert "fastric cannot run here" in err
+    assert "No module named fastric_is_not_installed_here" in err  # the client's stderr, not a paraphrase
+    assert "plain cannot run here" not in err
+    assert out == ""  # nothing measured, no table
