@@ -270,3 +270,25 @@ def test_compare_fails_loudly_when_a_client_cannot_start(monkeypatch, capsys):
     assert "No module named fastric_is_not_installed_here" in err  # the client's stderr, not a paraphrase
     assert "plain cannot run here" not in err
     assert out == ""  # nothing measured, no table
+
+
+def test_compare_cold_start_table_shows_every_ratio_the_targets_quote():
+    results = compare.Results()
+    for client, first_next, first_response in (("awslambdaric", 40.0, 40.0), ("fastric", 36.0, 50.0)):
+        results.add(
+            "cold",
+            client,
+            {
+                "to_first_next_ms": first_next,
+                "to_first_response_ms": first_response,
+                "cpu_ms": 30.0,
+                "rss_mb": 14.0,
+                "anon_mb": 6.0,
+            },
+        )
+    lines = compare.markdown(results, ["fastric", "awslambdaric"], []).splitlines()
+    row = next(line for line in lines if line.startswith("| fastric |"))
+    assert "| 36.0 ms | 0.90× | 50.0 ms | 1.25× |" in row
+    for label in ("cold start: spawn to first /next", "cold start: spawn to first response"):
+        target = next(line for line in lines if label in line)
+        assert target.split("|")[3].strip() in row  # the target's ratio can be read off the cold-start row
