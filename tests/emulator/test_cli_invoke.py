@@ -29,19 +29,18 @@ def fastric_invoke(*args: str, stdin: bytes | None = None, cwd=EXAMPLES, env=Non
     )
 
 
-def readme_quick_start_invoke_args() -> list[str]:
-    """What the README's quick-start command passes to `fastric invoke`, exactly as written there."""
-    lines = (EXAMPLES.parent / "README.md").read_text().splitlines()
-    command = next(line for line in lines if line.startswith("python3 -m venv") and "fastric invoke" in line)
-    return shlex.split(command.split("fastric invoke", 1)[1])
+README_LINES = (EXAMPLES.parent / "README.md").read_text().splitlines()
 
 
 def test_readme_first_command_prints_the_example_response():
-    args = readme_quick_start_invoke_args()
+    """The README's quick-start command, as written there, prints what the README says it prints."""
+    command = next(line for line in README_LINES if line.startswith("python3 -m venv") and "fastric invoke" in line)
+    args = shlex.split(command.split("fastric invoke", 1)[1])
     assert args == ["--task-root", "examples", "app.handler", "--event", SEED]
     result = fastric_invoke(*args, cwd=EXAMPLES.parent)
     assert result.returncode == 0, result.stderr
     assert result.stdout == EXPECTED_SEED_OUTPUT
+    assert EXPECTED_SEED_OUTPUT.decode().rstrip("\n") in README_LINES
     assert b"REPORT RequestId: " in result.stderr
 
 
