@@ -171,7 +171,8 @@ def markdown(results: Results, clients: list[str], scenarios: list[Scenario]) ->
             f"| {_ratio(results.ratio('cold', client, 'to_first_response_ms'))} | {_num(m('cpu_ms'), 1)} ms "
             f"| {_num(m('rss_mb'), 1)} ({_num(m('anon_mb'), 1)}) MB "
             f"| {_ratio(results.ratio('cold', client, 'rss_mb'))} "
-            f"| {_num(m('total_ms', 'imports'), 1)} / {_num(m('own_ms', 'imports'), 1)} ms |"
+            f"| {_num(results.median('imports', client, 'total_ms'), 1)} "
+            f"/ {_num(results.median('imports', client, 'own_ms'), 1)} ms |"
         )
     lines += [
         "",
