@@ -1,7 +1,7 @@
 """Compare fastric, awslambdaric and a plain stdlib client on every scenario, in one run, as a markdown table.
 
-    python benchmarks/compare.py            # full run (~2-3 minutes on 2 cores)
-    python benchmarks/compare.py --quick    # a smoke run (~30 s)
+    python benchmarks/compare.py            # full run (~1½ minutes on 2 idle cores; longer on a busy machine)
+    python benchmarks/compare.py --quick    # a smoke run (~20 s)
 
 Clients are interleaved (the order rotates every repeat), each run is a fresh process warmed up before its
 measured window, and every number is the median over the repeats. Ratios are against awslambdaric, taken
