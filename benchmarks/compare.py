@@ -161,18 +161,16 @@ def markdown(results: Results, clients: list[str], scenarios: list[Scenario]) ->
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for client in clients:
-        m = lambda metric, c=client: results.median("cold", c, metric)
-        if m("to_first_next_ms") is None:
+        cold = lambda metric, c=client: results.median("cold", c, metric)
+        cold_ratio = lambda metric, c=client: _ratio(results.ratio("cold", c, metric))
+        imports = lambda metric, c=client: _num(results.median("imports", c, metric), 1)
+        if cold("to_first_next_ms") is None:
             continue
         lines.append(
-            f"| {client} | {_num(m('to_first_next_ms'), 1)} ms "
-            f"| {_ratio(results.ratio('cold', client, 'to_first_next_ms'))} "
-            f"| {_num(m('to_first_response_ms'), 1)} ms "
-            f"| {_ratio(results.ratio('cold', client, 'to_first_response_ms'))} | {_num(m('cpu_ms'), 1)} ms "
-            f"| {_num(m('rss_mb'), 1)} ({_num(m('anon_mb'), 1)}) MB "
-            f"| {_ratio(results.ratio('cold', client, 'rss_mb'))} "
-            f"| {_num(results.median('imports', client, 'total_ms'), 1)} "
-            f"/ {_num(results.median('imports', client, 'own_ms'), 1)} ms |"
+            f"| {client} | {_num(cold('to_first_next_ms'), 1)} ms | {cold_ratio('to_first_next_ms')} "
+            f"| {_num(cold('to_first_response_ms'), 1)} ms | {cold_ratio('to_first_response_ms')} "
+            f"| {_num(cold('cpu_ms'), 1)} ms | {_num(cold('rss_mb'), 1)} ({_num(cold('anon_mb'), 1)}) MB "
+            f"| {cold_ratio('rss_mb')} | {imports('total_ms')} / {imports('own_ms')} ms |"
         )
     lines += [
         "",
@@ -181,13 +179,13 @@ def markdown(results: Results, clients: list[str], scenarios: list[Scenario]) ->
         "| target | wanted | measured | met |",
         "|---|--:|--:|:-:|",
     ]
-    for label, scenario, metric, comparison, threshold in TARGETS:
-        ratio = results.ratio(scenario, "fastric", metric)
+    for label, target_scenario, metric, comparison, threshold in TARGETS:
+        ratio = results.ratio(target_scenario, "fastric", metric)
         if ratio is None:
             lines.append(f"| {label} | {comparison} {threshold}× | – | – |")
             continue
         shown, wanted = ratio, threshold
-        if scenario == "async":  # shown as "n× lower"
+        if target_scenario == "async":  # shown as "n× lower"
             shown, wanted, comparison = 1 / ratio, 1 / threshold, ">="
         met = shown <= wanted if comparison == "<=" else shown >= wanted
         lines.append(f"| {label} | {comparison} {wanted:g}× | {shown:.2f}× | {'yes' if met else '**no**'} |")
