@@ -49,19 +49,14 @@ def _raise_in_handler():
 
 
 def _fastric_parse_next():
-    """The hot loop's parsing: httptools fed by fastric's ResponseReader, then protocol.parse_invocation."""
-    from fastric.runtime.wire import connection, protocol
+    """The hot loop's parsing: fastric's sans-I/O ResponseParser (httptools), then protocol.parse_invocation."""
+    from fastric.runtime.wire import parser, protocol
 
-    class Reader(connection.ResponseReader):
-        def deliver(self, response, keep_alive):
-            self.response = response
-
-    reader = Reader()
-    reader.reset_parser()
+    reader = parser.ResponseParser()
 
     def parse():
         reader.feed(NEXT_RESPONSE)
-        response = reader.response
+        response = reader.next_response()
         return protocol.parse_invocation(response.headers, response.body)
 
     return parse, lambda: None

@@ -1,4 +1,4 @@
-"""The `fastric` command: run a handler (default), or `emulate` / `invoke` a function locally."""
+"""The `fastric` command: run a handler (default), `emulate` / `invoke` a function locally, or build a `layer`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ USAGE = """usage: fastric HANDLER                 run the Lambda runtime loop fo
                                        serve a local Runtime API + invoke endpoint (fastric emulate --help)
        fastric invoke [options] [HANDLER | -- COMMAND ...] [--event JSON | --event-file PATH | -]
                                        run a function once locally and print its response (fastric invoke --help)
+       fastric layer build [options]   build a Lambda layer for zip functions (fastric layer build --help)
        fastric -V | --version          print the version
        fastric -h | --help             print this help
 
@@ -35,6 +36,10 @@ def main(args: list[str] | None = None) -> None:
         from fastric.emulator import cli as emulator_cli
 
         sys.exit(getattr(emulator_cli, f"{command}_main")(list(args[2:])))
+    if command == "layer":
+        from fastric.layer import cli as layer_cli
+
+        sys.exit(layer_cli.main(list(args[2:])))
     if command in ("-h", "--help"):
         sys.stdout.write(USAGE)
         sys.exit(0)

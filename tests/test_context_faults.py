@@ -55,6 +55,32 @@ def test_context_matches_awslambdaric(client_context, identity, tenant):
     assert abs(ours.get_remaining_time_in_millis() - ref.get_remaining_time_in_millis()) < 1000
 
 
+@pytest.mark.parametrize(
+    "client_context, identity",
+    [
+        (None, None),
+        (
+            '{"custom": {"k": "v"}, "client": {"app_title": "t"}, "w3c": {"traceparent": "tp"}}',
+            '{"cognitoIdentityId": "c"}',
+        ),
+    ],
+)
+def test_vars_of_the_context_are_awslambdaric_s(client_context, identity):
+    """`print(vars(context))` is a common debugging line: the same attributes, in the same order, same values."""
+    import json
+
+    def as_dict(value):
+        return value if value is None else json.loads(value)
+
+    ours = LambdaContext("rid-1", client_context, identity, 4102444800000, "arn:x", "tenant-A")
+    ref = ReferenceContext("rid-1", as_dict(client_context), as_dict(identity), 4102444800000, "arn:x", "tenant-A")
+    assert list(vars(ours)) == list(vars(ref))
+    assert {k: repr(v) for k, v in vars(ours).items()} == {k: repr(v) for k, v in vars(ref).items()}
+    assert ours.__dict__ == vars(ours)
+    ours.extra_attribute = ref.extra_attribute = 1  # user code may hang its own attributes on the context
+    assert list(vars(ours)) == list(vars(ref))
+
+
 def test_context_accepts_header_json_and_reports_bad_json():
     ctx = LambdaContext("r", '{"custom": {"a": 1}}', '{"cognitoIdentityId": "c"}', 0, "")
     assert ctx.client_context.custom == {"a": 1} and ctx.identity.cognito_identity_id == "c"

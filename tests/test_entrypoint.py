@@ -167,3 +167,103 @@ def test_emulator_branch_serves_the_rie_invoke_endpoint_on_8080(tmp_path):
         answer = post_in_network_of(emulator.init_pid(), INVOKE_URL, json.dumps(EVENT).encode())
         assert answer["status"] == 200, emulator.output()
         assert json.loads(answer["body"]) == expected_response()
+
+
+# -- AWS_LAMBDA_EXEC_WRAPPER, as on the managed runtimes ------------------------------------
+
+RECORDING_WRAPPER = """#!/bin/sh
+# Stands in for a wrapper script: records its arguments, then runs them as a wrapper must.
+printf '%s\\n' "$@" > "$RECORD.wrapper"
+exec "$@"
+"""
+
+
+def recording_wrapper(tmp_path: Path) -> Path:
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text(RECORDING_WRAPPER)
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_with_AWS_LAMBDA_EXEC_WRAPPER_the_runtime_starts_through_the_wrapper(tmp_path):
+    """As the managed runtimes do: WRAPPER INTERPRETER ARGS..., and the wrapper execs the runtime in place."""
+    wrapper = recording_wrapper(tmp_path)
+    record = run_recorded(
+        tmp_path, ["app.handler"], AWS_LAMBDA_RUNTIME_API="127.0.0.1:9001", AWS_LAMBDA_EXEC_WRAPPER=str(wrapper)
+    )
+    assert (tmp_path / "record.wrapper").read_text().splitlines() == ["python3", "-m", "fastric", "app.handler"]
+    assert record == {"exec": True, "_HANDLER": "app.handler", "argv": ["-m", "fastric", "app.handler"]}
+
+
+def test_the_wrapper_gets_the_FASTRIC_PYTHON_interpreter(tmp_path):
+    wrapper = recording_wrapper(tmp_path)
+    env = dict(AWS_LAMBDA_RUNTIME_API="127.0.0.1:9001", AWS_LAMBDA_EXEC_WRAPPER=str(wrapper), _HANDLER="app.handler")
+    record = run_recorded(tmp_path, [], python_name="python3.12", FASTRIC_PYTHON="python3.12", **env)
+    assert (tmp_path / "record.wrapper").read_text().splitlines() == ["python3.12", "-m", "fastric"]
+    assert record["argv"] == ["-m", "fastric"]
+
+
+def test_an_empty_AWS_LAMBDA_EXEC_WRAPPER_counts_as_unset(tmp_path):
+    record = run_recorded(
+        tmp_path, ["app.handler"], AWS_LAMBDA_RUNTIME_API="127.0.0.1:9001", AWS_LAMBDA_EXEC_WRAPPER=""
+    )
+    assert record == {"exec": True, "_HANDLER": "app.handler", "argv": ["-m", "fastric", "app.handler"]}
+
+
+@pytest.mark.parametrize(
+    "exists, status, message", [(False, 127, "does not exist"), (True, 126, "is not an executable")]
+)
+def test_a_wrapper_that_cannot_run_fails_with_the_managed_runtimes_status(tmp_path, exists, status, message):
+    wrapper = tmp_path / "wrapper"
+    if exists:
+        wrapper.write_text(RECORDING_WRAPPER)
+        wrapper.chmod(0o644)
+    env = clean_env(AWS_LAMBDA_RUNTIME_API="127.0.0.1:9001", AWS_LAMBDA_EXEC_WRAPPER=str(wrapper))
+    run = subprocess.run([str(ENTRYPOINT), "app.handler"], env=env, capture_output=True, timeout=10)
+    assert (run.returncode, run.stderr.decode()) == (status, f"{wrapper}: {message}\n")
+
+
+def test_under_the_emulator_the_wrapper_starts_the_function(tmp_path):
+    """`docker run -e AWS_LAMBDA_EXEC_WRAPPER=… IMAGE app.handler`: the emulator's bootstrap is the wrapper."""
+    wrapper = recording_wrapper(tmp_path)
+    record = run_recorded(tmp_path, ["app.handler"], AWS_LAMBDA_EXEC_WRAPPER=str(wrapper))
+    assert record["argv"] == [
+        "-m", "fastric", "emulate", "--host", "0.0.0.0", "--port", "8080",
+        "--", str(wrapper), "python3", "-m", "fastric", "app.handler",
+    ]  # fmt: skip
+
+
+def test_emulator_options_are_passed_on_without_the_wrapper(tmp_path):
+    wrapper = recording_wrapper(tmp_path)
+    record = run_recorded(tmp_path, ["--", "./bootstrap"], _HANDLER="app.handler", AWS_LAMBDA_EXEC_WRAPPER=str(wrapper))
+    assert record["argv"] == ["-m", "fastric", "emulate", "--host", "0.0.0.0", "--port", "8080", "--", "./bootstrap"]
+
+
+def test_lambda_branch_runs_the_function_through_the_wrapper(tmp_path):
+    wrapper = recording_wrapper(tmp_path)
+    run, requests, request_id = run_lambda_branch(
+        ["app.handler"], AWS_LAMBDA_EXEC_WRAPPER=str(wrapper), RECORD=str(tmp_path / "record")
+    )
+    responses = [r for r in requests if r.path.endswith(f"/invocation/{request_id}/response")]
+    assert len(responses) == 1, run.stderr.decode(errors="replace")
+    assert responses[0].json() == expected_response()
+    assert (tmp_path / "record.wrapper").read_text().splitlines() == [sys.executable, "-m", "fastric", "app.handler"]
+
+
+def test_emulator_branch_runs_the_function_through_the_wrapper(tmp_path):
+    reason = missing_prerequisites()
+    if reason:
+        pytest.skip(f"network namespace: {reason}")
+    wrapper = recording_wrapper(tmp_path)
+    env = clean_env(
+        FASTRIC_PYTHON=sys.executable,
+        PYTHONDONTWRITEBYTECODE="1",
+        AWS_LAMBDA_EXEC_WRAPPER=str(wrapper),
+        RECORD=str(tmp_path / "record"),
+    )
+    command = network_namespace_command([str(ENTRYPOINT), "app.handler"])
+    with ContainerProcess(command, tmp_path, "emulator", env=env, cwd=EXAMPLES) as emulator:
+        answer = post_in_network_of(emulator.init_pid(), INVOKE_URL, json.dumps(EVENT).encode())
+        assert answer["status"] == 200, emulator.output()
+        assert json.loads(answer["body"]) == expected_response()
+    assert (tmp_path / "record.wrapper").read_text().splitlines() == [sys.executable, "-m", "fastric", "app.handler"]

@@ -24,13 +24,10 @@ TRICKY = 'é € 😀 \x00 \x1f \x7f \u2028 \ud800 "q" \\ \t\r\n'
 
 @pytest.fixture
 def isolated(monkeypatch):
-    """Restore the root logger, the global converter, sys.stdout/stderr and fastric.runtime.logs' globals afterwards."""
+    """Restore the root logger, the global converter, sys.stdout/stderr and fastric.runtime.logs' state afterwards."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level, logging.Formatter.converter, sys.stdout, sys.stderr
-    state = {
-        name: getattr(logs, name)
-        for name in ("_sink", "_json_format", "_milliseconds", "_root_handler", "_request_id", "_tenant_id")
-    }
+    state = {name: getattr(logs.state, name) for name in logs.LogState.__slots__}
     for name in (
         "AWS_LAMBDA_LOG_FORMAT",
         "AWS_LAMBDA_LOG_LEVEL",
@@ -46,8 +43,9 @@ def isolated(monkeypatch):
     finally:
         root.handlers[:], _, logging.Formatter.converter, sys.stdout, sys.stderr = saved
         root.setLevel(saved[1])
+        logs.use_task_local_ids(False)
         for name, value in state.items():
-            setattr(logs, name, value)
+            setattr(logs.state, name, value)
 
 
 # -- frames ---------------------------------------------------------------------------------------------------
@@ -160,7 +158,7 @@ def test_worker_pool_event_is_logged_then_the_telemetry_fd_closed(isolated, monk
         [(frame_type, _, message)] = logs.decode_frames(os.read(read_fd, 65536))
     finally:
         os.close(read_fd)
-    assert logging.getLogger().handlers == [] and isinstance(logs._sink, logs.StandardLogSink)
+    assert logging.getLogger().handlers == [] and isinstance(logs.state.sink, logs.StandardLogSink)
     event = "{'event': 'runtime_worker_pool_initializing', 'workerCount': 3, 'executionEnvironmentMaxConcurrency': 3}"
     if log_format:
         assert frame_type == 0xA55A000A and message.endswith(
@@ -432,7 +430,7 @@ def test_text_error_lines_match_awslambdaric(case):
 
 def test_text_error_block_on_stdout_uses_carriage_returns(isolated):
     sys.stdout = io.StringIO()
-    logs._sink, logs._json_format = logs.StandardLogSink(), False
+    logs.state.sink, logs.state.json_format = logs.StandardLogSink(), False
     logs.log_error(ERROR_DOCUMENTS["full"])
     assert sys.stdout.getvalue() == (
         "[ERROR] ValueError: bad value: 7\rTraceback (most recent call last):\r"
@@ -453,7 +451,7 @@ def test_json_error_line_matches_awslambdaric_to_json(isolated, monkeypatch, cas
     logging.Formatter.converter = time.gmtime
     expected = ric_to_json({"timestamp": "2026-11-25T12:55:44Z", "level": "ERROR", **ERROR_DOCUMENTS[case]})
     assert logs.json_error_line(ERROR_DOCUMENTS[case]) == expected
-    logs._milliseconds = True
+    logs.state.milliseconds = True
     assert logs.json_error_line(ERROR_DOCUMENTS[case]) == expected.replace("44Z", "44.250Z", 1)
 
 
@@ -516,9 +514,110 @@ def test_setup_makes_stdout_and_stderr_reach_their_descriptors_at_once(tmp_path)
     assert out_path.read_bytes() == b"pending;a b\nraw;12 16 None\n"
 
 
+def test_logging_set_up_imports_neither_json_nor_typing():
+    """The package is imported on the way to the first /next: TEXT logging needs neither module (JSON logging
+    imports json when its formatter is made), and task-local ids import contextvars only when switched on."""
+    probe = (
+        "import sys; from fastric.runtime import faults, logs; logs.setup(); logs.set_request('r', None); "
+        "logs.log_error({'errorType': 'E'}); print(sorted({'json', 'typing', 'contextvars'} & set(sys.modules)))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_LAMBDA_LOG_FORMAT", "_LAMBDA_TELEMETRY_LOG_FD")}
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=30)
+    assert run.stdout.splitlines()[-1] == "[]", run.stderr
+
+
 def test_set_request_sets_the_ids_the_filter_stamps(isolated):
     logs.set_request("rid-9", "t-9")
-    assert (logs._request_id, logs._tenant_id) == ("rid-9", "t-9")
+    assert (logs.state.request_id, logs.state.tenant_id) == ("rid-9", "t-9")
     record = logging.LogRecord("x", logging.INFO, "/p.py", 1, "m", None, None)
     logs.LambdaLoggerFilter().filter(record)
     assert (record.aws_request_id, record.tenant_id) == ("rid-9", "t-9")
+
+
+# -- task-local ids (many asyncio invocations in one process) -------------------------------------------------
+
+
+def _interleaved_invocations():
+    """Two asyncio Tasks, each setting its ids then logging twice, their steps alternating: A sets, B sets,
+    A logs, B logs, A logs, B logs. Returns the messages, in the order they were logged."""
+    import asyncio
+
+    async def invocation(name, steps, mine, theirs):
+        for step in steps:
+            await mine.wait()
+            mine.clear()
+            if step == "set":
+                logs.set_request(f"rid-{name}", f"tenant-{name}")
+            else:
+                logging.getLogger("app").warning("%s %s", name, step)
+            theirs.set()
+
+    async def main():
+        a_turn, b_turn = asyncio.Event(), asyncio.Event()
+        a_turn.set()
+        steps = ["set", "first", "second"]
+        await asyncio.gather(invocation("A", steps, a_turn, b_turn), invocation("B", steps, b_turn, a_turn))
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("json_format", [False, True], ids=["TEXT", "JSON"])
+def test_task_local_ids_follow_each_asyncio_task(isolated, json_format):
+    import json
+
+    logging.getLogger().handlers[:] = []
+    sink = RecordingSink()
+    logs.configure_logging(json_format, "", sink)
+    logs.set_request("rid-0", None)
+    logs.use_task_local_ids()
+    _interleaved_invocations()
+    logging.getLogger("app").warning("after")
+    logs.use_task_local_ids(False)
+    logging.getLogger("app").warning("default again")
+
+    messages = [message for message, _ in sink.logged]
+    if json_format:
+        records = [json.loads(message) for message in messages]
+        seen = [(r["message"], r["requestId"], r.get("tenantId")) for r in records]
+    else:
+        fields = [message.rstrip("\n").split("\t") for message in messages]
+        seen = [(f[3], f[2], None) for f in fields]
+        assert all(f[0] == "[WARNING]" for f in fields)
+    tenant = (lambda name: f"tenant-{name}") if json_format else (lambda name: None)  # TEXT lines have no tenant
+    assert seen == [
+        ("A first", "rid-A", tenant("A")),
+        ("B first", "rid-B", tenant("B")),
+        ("A second", "rid-A", tenant("A")),
+        ("B second", "rid-B", tenant("B")),
+        ("after", "rid-0", None),  # the Tasks' ids stayed in their own contexts
+        ("default again", "rid-0", None),
+    ]
+    assert type(logs.state) is logs.LogState
+
+
+def test_by_default_the_ids_are_process_wide(isolated):
+    """awslambdaric's behaviour, kept by default: the last `set_request` wins, in every Task and thread."""
+    import threading
+
+    logging.getLogger().handlers[:] = []
+    sink = RecordingSink()
+    logs.configure_logging(False, "", sink)
+    _interleaved_invocations()
+    thread = threading.Thread(target=logging.getLogger("app").warning, args=("from a thread",))
+    thread.start()
+    thread.join()
+    assert [message.split("\t")[2] for message, _ in sink.logged] == ["rid-B"] * 5
+    assert type(logs.state) is logs.LogState
+
+
+def test_switching_to_task_local_ids_keeps_the_current_ids(isolated):
+    logs.set_request("rid-1", "t-1")
+    logs.use_task_local_ids()
+    logs.use_task_local_ids()  # twice: no change
+    assert (logs.state.request_id, logs.state.tenant_id) == ("rid-1", "t-1")
+    logs.set_request("rid-2", None)
+    logs.use_task_local_ids(False)
+    assert (logs.state.request_id, logs.state.tenant_id) == ("rid-2", None)
+    record = logging.LogRecord("x", logging.INFO, "/p.py", 1, "m", None, None)
+    logs.LambdaLoggerFilter().filter(record)
+    assert (record.aws_request_id, record.tenant_id) == ("rid-2", None)

@@ -1,7 +1,7 @@
 """fastric.runtime.marshal against awslambdaric 4.2.2's own marshaller (simplejson), in-process.
 
 Results: every value awslambdaric serializes must give the same JSON value; every value both refuse must give
-the same MarshalError message; each deliberate difference (DESIGN.md) is asserted on its own.
+the same MarshalError message; each deliberate difference (README) is asserted on its own.
 Events: the same decoded value (types included) or the same UnmarshalError message.
 """
 
@@ -24,6 +24,7 @@ from awslambdaric.lambda_runtime_exception import FaultException
 from awslambdaric.lambda_runtime_marshaller import LambdaMarshaller
 
 from fastric.runtime import marshal
+from fastric.runtime.compat import jsonvalues
 from fastric.runtime.compat.jsonerrors import find_syntax_error
 from fastric.runtime.faults import FaultError
 from fastric.runtime.marshal import decode_event, encode_result
@@ -397,7 +398,7 @@ def test_nesting_beyond_the_recursion_limit_is_a_marshal_error():
         assert ours == theirs
 
 
-# -- deliberate differences (DESIGN.md) ---------------------------------------------------------------
+# -- deliberate differences (README) ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -494,7 +495,7 @@ def test_plain_result_is_one_orjson_call(monkeypatch):
     calls = []
     real_dumps = marshal._dumps
     monkeypatch.setattr(marshal, "_dumps", lambda *a, **k: calls.append(a) or real_dumps(*a, **k))
-    monkeypatch.setattr(marshal, "_compatible", lambda value: pytest.fail("slow path taken"))
+    monkeypatch.setattr(jsonvalues, "encode_like_simplejson", lambda *args: pytest.fail("slow path taken"))
     assert encode_result({"statusCode": 200, "body": "ok", "n": [1, 2.5, None]}) == (
         b'{"statusCode":200,"body":"ok","n":[1,2.5,null]}',
         b"application/json",
@@ -503,7 +504,7 @@ def test_plain_result_is_one_orjson_call(monkeypatch):
 
 
 def test_decimal_results_stay_on_the_fast_path(monkeypatch):
-    monkeypatch.setattr(marshal, "_compatible", lambda value: pytest.fail("slow path taken"))
+    monkeypatch.setattr(jsonvalues, "encode_like_simplejson", lambda *args: pytest.fail("slow path taken"))
     assert encode_result({"Items": [{"n": Decimal("1.5")}], "p": Point(1, b"x")})[0] == (
         b'{"Items":[{"n":1.5}],"p":{"x":1,"y":"x"}}'
     )
@@ -513,10 +514,24 @@ def test_plain_event_is_one_orjson_call(monkeypatch):
     calls = []
     real_loads = marshal._loads
     monkeypatch.setattr(marshal, "_loads", lambda body: calls.append(body) or real_loads(body))
-    monkeypatch.setattr(marshal, "_decode_like_simplejson", lambda body: pytest.fail("slow path taken"))
+    monkeypatch.setattr(jsonvalues, "decode_like_simplejson", lambda body: pytest.fail("slow path taken"))
     body = b'{"Records":[{"kinesis":{"sequenceNumber":"49590338271490256608559692538361571095921575989136588898"}}]}'
     assert decode_event(body, "application/json") == json.loads(body)
     assert calls == [body]
+
+
+def test_the_compatibility_module_is_imported_only_when_orjson_refuses():
+    import subprocess
+
+    probe = (
+        "import sys; from fastric.runtime.marshal import decode_event, encode_result\n"
+        "encode_result(decode_event(b'{\"a\": [1, 2.5, \"x\"]}', 'application/json'))\n"
+        "print(sorted({'fastric.runtime.compat.jsonvalues', 'typing', 'decimal'} & set(sys.modules)))\n"
+        "encode_result({1: 2})\n"
+        "print('fastric.runtime.compat.jsonvalues' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+    assert run.stdout.splitlines() == ["[]", "True"], run.stderr
 
 
 # -- events -------------------------------------------------------------------------------------------

@@ -112,13 +112,20 @@ def test_missing_or_unsafe_request_id_is_a_protocol_error():
     with pytest.raises(ProtocolError, match="Refusing request id"):
         parse_invocation(headers(lambda_runtime_aws_request_id=b"../init/error"), b"")
     with pytest.raises(ProtocolError, match="Refusing invocation id"):
-        parse_invocation(headers(lambda_runtime_invocation_id=b"a b"), b"")
+        parse_invocation(headers(lambda_runtime_invocation_id=b"a\x01b"), b"")
+
+
+@pytest.mark.parametrize("value", [b"a b", b"a/b", b"a%20b", b"../x", "\u00e9t\u00e9".encode(), b"\xff\xfe"])
+def test_any_header_legal_invocation_id_is_echoed_as_it_came(value):
+    inv = parse_invocation(headers(lambda_runtime_invocation_id=value), b"")
+    head, _ = Requests("h:1").response("rid-1", b"{}", b"application/json", inv.invocation_id)
+    assert b"\r\nLambda-Runtime-Invocation-Id: " + value + b"\r\n" in head
 
 
 def test_request_bytes():
     r = Requests("127.0.0.1:9001", user_agent="ua/1")
     assert (
-        r.next
+        r.next[0]
         == b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nUser-Agent: ua/1\r\n\r\n"
     )
     head, body = r.response("rid", b'{"a":1}', b"application/json", "inv")

@@ -18,8 +18,13 @@ Choices, where the RIE or the brief left room (the RIE's own behaviour is descri
 - Start-up is eager: the bootstrap is spawned when the emulator starts, so init logs show at once; an
   init failure is reported to the first invoke. After a crash, timeout or init error, the next invoke
   starts a fresh bootstrap (lazily, so a broken function does not crash-loop).
-- The timeout clock starts when an invocation leaves the queue, and covers any init still running;
-  the deadline header says the same. A timeout kills the bootstrap's whole process group (SIGKILL).
+- The timeout covers the invoke phase: it starts when `/next` hands the invocation out (the deadline
+  header says the same). Init has its own limit (`--init-timeout`, 10 s); an init past it, or a re-init
+  after a crash or timeout, counts against the invocation waiting for it. A timeout kills the
+  bootstrap's whole process group (SIGKILL).
+- `POST /2021-11-15/functions/{name}/response-streaming-invocations` (boto3's
+  `invoke_with_response_stream`) answers with an AWS event stream: `PayloadChunk` events as the
+  function's bytes arrive, then `InvokeComplete` (with `ErrorCode` / `ErrorDetails` on failure).
 - Invocations are queued in arrival order, one at a time (`--concurrency N`: N at a time, with
   `AWS_LAMBDA_MAX_CONCURRENCY=N` and `AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances` for the
   bootstrap). Nothing is ever refused for being concurrent.

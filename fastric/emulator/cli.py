@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import signal
 import sys
@@ -12,6 +13,7 @@ import orjson
 
 from .config import (
     DEFAULT_FUNCTION_NAME,
+    DEFAULT_INIT_TIMEOUT,
     DEFAULT_MEMORY,
     DEFAULT_REGION,
     DEFAULT_TIMEOUT,
@@ -36,7 +38,7 @@ def emulate_main(argv: list[str]) -> int:
         config = _function_config(args, args.targets[0] if args.targets else None, command)
     except ConfigError as error:
         return _usage_error("emulate", str(error))
-    return _run(_emulate(config, args.host, args.port))
+    return _run(_emulate(config, args.host, args.port, watch=args.watch, function_url=args.function_url))
 
 
 def invoke_main(argv: list[str]) -> int:
@@ -53,6 +55,8 @@ def invoke_main(argv: list[str]) -> int:
         return _usage_error("invoke", f"unexpected arguments: {' '.join(targets[1:])}")
     if sum((args.event is not None, args.event_file is not None, from_stdin)) > 1:
         return _usage_error("invoke", "give the event once: --event, --event-file or - (stdin)")
+    if args.host is not None or args.port is not None:
+        return _usage_error("invoke", INVOKE_NO_ENDPOINT)
     try:
         event = _read_event(args, from_stdin)
         config = _function_config(args, targets[0] if targets else None, command)
@@ -69,19 +73,61 @@ def _split_command(argv: list[str]) -> tuple[list[str], list[str]]:
     return list(argv), []
 
 
-def _env_number(name: str, kind: type, default):
-    value = os.environ.get(name)
-    if not value:
+def _seconds(text: str) -> float:
+    """A timeout: a finite number of seconds above 0 (`nan` and `inf` would make every invoke hang)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the timeout must be a finite number of seconds above 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _setting(given, env_name: str, parse, default):
+    """An option's value: as given on the command line, else from `env_name` (read only then), else `default`."""
+    if given is not None:
+        return given
+    raw = os.environ.get(env_name)
+    if not raw:
         return default
     try:
-        return kind(value)
-    except ValueError:
-        raise SystemExit(f"fastric: {name}={value!r} is not a number") from None
+        return parse(raw)
+    except argparse.ArgumentTypeError as error:
+        raise ConfigError(f"${env_name}: {error}") from None
+
+
+INVOKE_NO_ENDPOINT = (
+    "--host and --port are `fastric emulate` options: invoke serves no endpoint "
+    "(the bootstrap's Runtime API listens on a free 127.0.0.1 port)"
+)
+USAGE = {
+    "emulate": "%(prog)s [options] [HANDLER | -- COMMAND ...]",
+    "invoke": "%(prog)s [options] [HANDLER] [--event JSON | --event-file PATH | -] [-- COMMAND ...]",
+}
+INVOKE_EPILOG = (
+    " The response body goes to stdout byte for byte (a newline is added after it only when stdout is a "
+    "terminal); START / END / REPORT lines and the function's own output go to stderr. "
+    + INVOKE_NO_ENDPOINT[0].upper()
+    + INVOKE_NO_ENDPOINT[1:]
+    + "."
+)
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"fastric {command}",
+        usage=USAGE[command],
         description=(
             "Serve a local Lambda invoke endpoint and Runtime API, running any bootstrap."
             if command == "emulate"
@@ -90,25 +136,33 @@ def _parser(command: str) -> argparse.ArgumentParser:
         epilog=(
             "HANDLER runs `python -m fastric HANDLER`; `-- COMMAND ...` runs any program as the bootstrap; "
             "with neither, ./bootstrap (in --task-root) or /var/runtime/bootstrap is run."
+            + (INVOKE_EPILOG if command == "invoke" else "")
         ),
     )
-    unused = " (accepted for symmetry; invoke opens no endpoint)" if command == "invoke" else ""
-    parser.add_argument("--host", default="127.0.0.1", help=f"invoke endpoint address (default 127.0.0.1){unused}")
-    parser.add_argument(
-        "--port", type=int, default=9000, help=f"invoke endpoint port (default 9000; 0 picks one){unused}"
-    )
+    if command == "invoke":  # refused with a clear message rather than argparse's "unrecognized arguments"
+        parser.add_argument("--host", help=argparse.SUPPRESS)
+        parser.add_argument("--port", help=argparse.SUPPRESS)
+    else:
+        parser.add_argument("--host", default="127.0.0.1", help="invoke endpoint address (default 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=9000, help="invoke endpoint port (default 9000; 0 picks one)")
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
-        default=_env_number("AWS_LAMBDA_FUNCTION_TIMEOUT", float, DEFAULT_TIMEOUT),
         help=f"function timeout (default $AWS_LAMBDA_FUNCTION_TIMEOUT or {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
+        "--init-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        default=DEFAULT_INIT_TIMEOUT,
+        help=f"init phase limit (default {DEFAULT_INIT_TIMEOUT:g}, Lambda's): the function timeout covers the "
+        "invoke phase only, and an init running past this limit counts against the invocation waiting for it",
+    )
+    parser.add_argument(
         "--memory",
-        type=int,
+        type=_positive_int,
         metavar="MB",
-        default=_env_number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", int, DEFAULT_MEMORY),
         help=f"reported memory size (default $AWS_LAMBDA_FUNCTION_MEMORY_SIZE or {DEFAULT_MEMORY})",
     )
     parser.add_argument(
@@ -119,9 +173,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=_positive_int,
         metavar="N",
-        default=_env_number("AWS_LAMBDA_MAX_CONCURRENCY", int, None),
         help="run up to N invocations at once, passing AWS_LAMBDA_MAX_CONCURRENCY=N "
         "(default $AWS_LAMBDA_MAX_CONCURRENCY; unset: one at a time, queued)",
     )
@@ -136,15 +189,24 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--event-file", metavar="PATH", help="read the event from a file")
         parser.add_argument("targets", nargs="*", metavar="HANDLER | -", help="handler; - reads the event from stdin")
     else:
+        parser.add_argument(
+            "--watch",
+            action="store_true",
+            help="start a fresh bootstrap for the next invocation when a file under --task-root changes",
+        )
+        parser.add_argument(
+            "--function-url",
+            action="store_true",
+            help="serve every other path on the port as a Function URL (payload format 2.0 events)",
+        )
         parser.add_argument("targets", nargs="*", metavar="HANDLER", help="handler (module.function)")
     return parser
 
 
 def _function_config(args: argparse.Namespace, handler: str | None, command: list[str]) -> FunctionConfig:
-    if args.timeout <= 0:
-        raise ConfigError("--timeout must be positive")
-    if args.concurrency is not None and args.concurrency < 1:
-        raise ConfigError("--concurrency must be at least 1")
+    timeout = _setting(args.timeout, "AWS_LAMBDA_FUNCTION_TIMEOUT", _seconds, DEFAULT_TIMEOUT)
+    memory = _setting(args.memory, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", _positive_int, DEFAULT_MEMORY)
+    concurrency = _setting(args.concurrency, "AWS_LAMBDA_MAX_CONCURRENCY", _positive_int, None)
     task_root = os.path.abspath(args.task_root)
     if not os.path.isdir(task_root):
         raise ConfigError(f"--task-root {task_root} is not a directory")
@@ -155,9 +217,10 @@ def _function_config(args: argparse.Namespace, handler: str | None, command: lis
         task_root=task_root,
         handler=handler,
         function_name=args.function_name,
-        timeout=args.timeout,
-        memory_mb=args.memory,
-        concurrency=args.concurrency,
+        timeout=timeout,
+        init_timeout=args.init_timeout,
+        memory_mb=memory,
+        concurrency=concurrency,
         region=os.environ.get("AWS_REGION") or DEFAULT_REGION,
     )
 
@@ -201,10 +264,12 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _emulate(config: FunctionConfig, host: str, port: int) -> int:
+async def _emulate(
+    config: FunctionConfig, host: str, port: int, watch: bool = False, function_url: bool = False
+) -> int:
     stop = _stop_on_signals()
     log = PlatformLog()
-    emulator = Emulator(config, log)
+    emulator = Emulator(config, log, watch=watch, function_url=function_url)
     try:
         await emulator.start(host, port)
     except OSError as error:
@@ -217,6 +282,10 @@ async def _emulate(config: FunctionConfig, host: str, port: int) -> int:
         f"listening on http://{shown_host}:{bound_port}{INVOKE_URL_PATH} "
         f"(Runtime API for the bootstrap: {emulator.sandbox.runtime_api})"
     )
+    if function_url:
+        log.note(f"function URL: http://{shown_host}:{bound_port}/ (any other path and method)")
+    if watch:
+        log.note(f"watching {config.task_root} for changes")
     await stop.wait()
     log.note("stopping")
     await emulator.close()
@@ -227,7 +296,7 @@ async def _invoke_once(config: FunctionConfig, event: bytes) -> int:
     stop = _stop_on_signals()
     emulator = Emulator(config, PlatformLog(prefix="fastric invoke"))
     await emulator.start()
-    sink = StreamSink(sys.stdout.buffer)
+    sink = StreamSink(sys.stdout.buffer, terminal=sys.stdout.isatty())
     invocation = Invocation(event, sink)
     emulator.submit(invocation)
     stopper = asyncio.ensure_future(stop.wait())
@@ -236,5 +305,4 @@ async def _invoke_once(config: FunctionConfig, event: bytes) -> int:
     await emulator.close()
     if not invocation.finished:
         return 130
-    sink.finish_line()
     return 1 if sink.function_error else 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_FUNCTION_NAME = "test_function"  # the RIE's
 DEFAULT_TIMEOUT = 300.0  # seconds, the RIE's
+DEFAULT_INIT_TIMEOUT = 10.0  # seconds, Lambda's init limit for on-demand functions
 DEFAULT_MEMORY = 3008  # MB, the RIE's
 DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "012345678912"  # the RIE's
@@ -29,6 +30,7 @@ class FunctionConfig:
     handler: str | None = None
     function_name: str = DEFAULT_FUNCTION_NAME
     timeout: float = DEFAULT_TIMEOUT
+    init_timeout: float = DEFAULT_INIT_TIMEOUT  # beyond it, an on-demand init counts against the first invoke
     memory_mb: int = DEFAULT_MEMORY
     concurrency: int | None = None  # None: classic, one invocation at a time, no AWS_LAMBDA_MAX_CONCURRENCY
     region: str = DEFAULT_REGION

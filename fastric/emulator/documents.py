@@ -35,6 +35,16 @@ def invalid_state_transition(source: str, target: str) -> bytes:
 
 
 # -- Invoke API answers (what the invoker sees) -----------------------------------------------
+def service_error(error_type: str, message: str) -> tuple[list[tuple[str, str]], bytes]:
+    """Headers and body of a Lambda API error (a refused request, not a function error), as Lambda sends them.
+
+    The type travels in `X-Amzn-ErrorType` and the body is `{"Type": "User", "message": ...}`: boto3 raises
+    a `ClientError` with that code and message.
+    """
+    headers = [("Content-Type", "application/json"), ("X-Amzn-ErrorType", error_type)]
+    return headers, orjson.dumps({"Type": "User", "message": message})
+
+
 def timed_out(request_id: str, timeout: float) -> bytes:
     return error_document(
         "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"

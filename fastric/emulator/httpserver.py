@@ -73,6 +73,7 @@ class Exchange:
         self.target = target
         self.path, _, self.query = target.partition("?")
         self.headers = headers  # lower-case names; repeated headers joined with ", "
+        self.header_list: list[tuple[str, str]] = []  # (lower-case name, value) in arrival order
         self.http_version = http_version
         self.keep_alive = keep_alive
         self.trailers: dict[str, str] = {}
@@ -158,6 +159,8 @@ class Exchange:
         if close:
             lines.append("Connection: close\r\n")
         lines.append("\r\n")
+        if self.method == "HEAD":  # headers only, Content-Length as for GET (RFC 9110 §9.3.2)
+            body = b""
         self.conn.write_joined("".join(lines).encode("latin-1"), body)
         self._done(close)
 
@@ -172,7 +175,7 @@ class Exchange:
         self.conn.write("".join(lines).encode("latin-1"))
 
     def write(self, data: bytes) -> None:
-        if data and self._streaming and not self.responded:
+        if data and self._streaming and not self.responded and self.method != "HEAD":
             self.conn.write_joined(b"%x\r\n" % len(data), data, b"\r\n")
 
     def end(self, trailers: Headers = ()) -> None:
@@ -180,7 +183,8 @@ class Exchange:
         if self.responded:
             return
         tail = "".join(f"{name}: {value}\r\n" for name, value in trailers)
-        self.conn.write(f"0\r\n{tail}\r\n".encode("latin-1"))
+        if self.method != "HEAD":
+            self.conn.write(f"0\r\n{tail}\r\n".encode("latin-1"))
         self._done(not self.keep_alive)
 
     @property
@@ -271,9 +275,11 @@ class HTTPConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         headers: dict[str, str] = {}
+        header_list = []
         for raw_name, raw_value in self._raw_headers:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            header_list.append((name, value))
         parser = self._parser
         exchange = Exchange(
             self,
@@ -284,6 +290,7 @@ class HTTPConnection(asyncio.Protocol):
             parser.should_keep_alive(),
             self.body_limit,
         )
+        exchange.header_list = header_list
         self._current = exchange
         self._queue.append(exchange)
         if self._active is None:

@@ -78,6 +78,8 @@ class Invocation:
         self.abandoned = False  # the invoker went away before the invocation started
         self.deadline_ms = 0
         self.started_at = 0.0  # monotonic, when the sandbox took it
+        self.clock_started_at = 0.0  # monotonic, when its timeout started counting (the invoke phase)
+        self.timers: list[asyncio.TimerHandle] = []  # the sandbox's, cancelled when it ends
         self.dispatched_at = 0.0  # monotonic, when /next handed it out
         self.finished_at = 0.0
         self.report_status: str | None = None  # REPORT's "Status:" (timeout, error)
@@ -212,10 +214,15 @@ class HTTPSink(ResponseSink):
 
 
 class StreamSink(ResponseSink):
-    """Writes the response body to a binary file as it arrives; an error document replaces it on failure."""
+    """Writes the response body to a binary file as it arrives; an error document replaces it on failure.
 
-    def __init__(self, out: BinaryIO):
+    The file gets the body byte for byte. On a terminal (`terminal=True`) a newline follows it as soon as
+    the invocation ends, before the platform's `END` line reaches the same screen through stderr.
+    """
+
+    def __init__(self, out: BinaryIO, terminal: bool = False):
         self.out = out
+        self.terminal = terminal
         self.function_error = False
         self.status = 0
         self._ends_with_newline = True
@@ -223,6 +230,7 @@ class StreamSink(ResponseSink):
     def complete(self, status: int, content_type: str, body: bytes, function_error: bool) -> None:
         self.status, self.function_error = status, function_error
         self.write(body)
+        self._end_line()
 
     def start(self, content_type: str) -> None:
         self.status = 200
@@ -239,8 +247,8 @@ class StreamSink(ResponseSink):
             if not self._ends_with_newline:
                 self.write(b"\n")
             self.write(error_document)
+        self._end_line()
 
-    def finish_line(self) -> None:
-        """End the output with a newline, as a shell user expects."""
-        if not self._ends_with_newline:
+    def _end_line(self) -> None:
+        if self.terminal and not self._ends_with_newline:
             self.write(b"\n")

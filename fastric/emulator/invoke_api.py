@@ -1,16 +1,22 @@
-"""The invoke endpoint, `POST /2015-03-31/functions/{name}/invocations`, as the RIE and the Lambda Invoke API serve it.
+"""The invoke endpoints, as the RIE and the Lambda Invoke API serve them.
 
-Request headers honoured: `X-Amz-Client-Context` (base64 JSON, passed decoded to the runtime),
-`X-Amzn-Trace-Id`, `X-Amz-Tenant-Id`, `X-Amz-Invocation-Type` (`RequestResponse`, `Event` → 202 at once,
-`DryRun` → 204) and, an emulator extension, `X-Amz-Cognito-Identity` (JSON, passed as is).
-An empty body is the event `{}`; a body that is not JSON gets 400 (as from Lambda); a body over
+- `POST /2015-03-31/functions/{name}/invocations` (`Invoke`): the response body as the function gave it.
+- `POST /2021-11-15/functions/{name}/response-streaming-invocations` (`InvokeWithResponseStream`): the
+  response as an AWS event stream (`response_stream.py`), relayed as the function streams it.
+
+Request headers honoured: `X-Amz-Client-Context` (base64 of a JSON object; passed to the runtime as one
+line of ASCII JSON), `X-Amzn-Trace-Id`, `X-Amz-Tenant-Id`, `X-Amz-Invocation-Type` (`RequestResponse`,
+`Event` → 202 at once (Invoke only), `DryRun` → 204) and, an emulator extension, `X-Amz-Cognito-Identity`
+(JSON, passed as is). An empty body is the event `{}`. Refusals are Lambda API errors (`X-Amzn-ErrorType`
+and `{"Type": "User", "message": ...}`, which boto3 raises as `ClientError`): a body that is not JSON or a
+client context that is not base64 JSON gets 400 `InvalidRequestContentException`; a body over
 6 291 556 bytes gets 413 `RequestEntityTooLarge` and never reaches the function.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
+import json
 import re
 
 import orjson
@@ -18,10 +24,21 @@ import orjson
 from . import documents
 from .httpserver import Exchange
 from .invocation import HTTPSink, Invocation, ResponseSink
+from .response_stream import EventStreamSink
 from .scheduler import Scheduler
 
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/[^/]+/invocations")
+STREAM_INVOKE_PATH = re.compile(r"/2021-11-15/functions/[^/]+/response-streaming-invocations")
 JSON = [("Content-Type", "application/json")]
+
+
+class Refused(Exception):
+    """A request Lambda would refuse: the API error type and message."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
 
 
 class InvokeAPI:
@@ -31,37 +48,49 @@ class InvokeAPI:
         self.scheduler = scheduler
 
     async def __call__(self, exchange: Exchange) -> None:
-        if not INVOKE_PATH.fullmatch(exchange.path):
+        streaming = STREAM_INVOKE_PATH.fullmatch(exchange.path) is not None
+        if not streaming and not INVOKE_PATH.fullmatch(exchange.path):
             await exchange.read_body()
-            return exchange.respond(
+            return _refuse(
+                exchange,
                 404,
-                JSON,
-                documents.error_document(
+                Refused(
                     "ResourceNotFoundException",
-                    f"No route for {exchange.method} {exchange.path}; "
-                    "invoke with POST /2015-03-31/functions/function/invocations",
+                    f"No route for {exchange.method} {exchange.path}; invoke with POST "
+                    "/2015-03-31/functions/function/invocations or "
+                    "/2021-11-15/functions/function/response-streaming-invocations",
                 ),
             )
         if exchange.method != "POST":
             await exchange.read_body()
-            return exchange.respond(405, JSON, documents.METHOD_NOT_ALLOWED)
+            return exchange.respond(405, JSON + [("Allow", "POST")], documents.METHOD_NOT_ALLOWED)
         if _declared_length(exchange) > documents.MAX_PAYLOAD and exchange.expects_continue:
             return exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE, close=True)
         body = await exchange.read_body()
         if exchange.over_limit:
             return exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE)
-        refusal = _check_request(exchange, body)
-        if refusal is not None:
-            return exchange.respond(400, JSON, refusal)
         invocation_type = (exchange.header("x-amz-invocation-type") or "RequestResponse").lower()
+        try:
+            _check_event(body)
+            client_context = compact_client_context(exchange.header("x-amz-client-context"))
+            if streaming and invocation_type == "event":
+                raise Refused(
+                    "InvalidParameterValueException", "InvokeWithResponseStream does not take InvocationType Event"
+                )
+        except Refused as refusal:
+            return _refuse(exchange, 400, refusal)
         if invocation_type == "dryrun":
             return exchange.respond(204)
-        sink: ResponseSink = HTTPSink(exchange) if invocation_type != "event" else ResponseSink()
+        sink: ResponseSink
+        if invocation_type == "event":
+            sink = ResponseSink()
+        else:
+            sink = EventStreamSink(exchange) if streaming else HTTPSink(exchange)
         invocation = Invocation(
             body if body.strip() else b"{}",
             sink,
             trace_id=exchange.header("x-amzn-trace-id"),
-            client_context=_client_context(exchange),
+            client_context=client_context,
             cognito_identity=exchange.header("x-amz-cognito-identity"),
             tenant_id=exchange.header("x-amz-tenant-id"),
         )
@@ -72,6 +101,11 @@ class InvokeAPI:
         self.scheduler.submit(invocation)
 
 
+def _refuse(exchange: Exchange, status: int, refusal: Refused) -> None:
+    headers, body = documents.service_error(refusal.error_type, refusal.message)
+    exchange.respond(status, headers, body)
+
+
 def _declared_length(exchange: Exchange) -> int:
     try:
         return int(exchange.header("content-length") or 0)
@@ -79,26 +113,31 @@ def _declared_length(exchange: Exchange) -> int:
         return 0
 
 
-def _client_context(exchange: Exchange) -> str | None:
-    encoded = exchange.header("x-amz-client-context")
-    if not encoded:
-        return None
-    return base64.b64decode(encoded, validate=True).decode("utf-8")
-
-
-def _check_request(exchange: Exchange, body: bytes) -> bytes | None:
-    """An error document if the request is not one Lambda would accept."""
+def _check_event(body: bytes) -> None:
     if body.strip():
         try:
             orjson.loads(body)
         except orjson.JSONDecodeError as error:
-            return documents.error_document(
-                "InvalidRequestContentException", f"Could not parse request body into json: {error}"
-            )
+            raise Refused("InvalidRequestContentException", f"Could not parse request body into json: {error}")
+
+
+def _no_constants(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def compact_client_context(encoded: str | None) -> str | None:
+    """The client context for the runtime's `Lambda-Runtime-Client-Context` header, or None if none was sent.
+
+    The invoker sends base64 of a JSON object, laid out as it likes (boto3 passes it through as given, often
+    pretty-printed); the runtime gets the same object as one line of ASCII JSON, safe in an HTTP header.
+    Raises `Refused` for anything else.
+    """
+    if not encoded:
+        return None
     try:
-        _client_context(exchange)
-    except (binascii.Error, ValueError):
-        return documents.error_document(
-            "InvalidRequestContentException", "X-Amz-Client-Context must be a valid Base64-encoded JSON object."
-        )
-    return None
+        value = json.loads(base64.b64decode(encoded, validate=True), parse_constant=_no_constants)
+    except ValueError:  # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
+        value = None
+    if not isinstance(value, dict):
+        raise Refused("InvalidRequestContentException", "Client context must be a valid Base64-encoded JSON object.")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)

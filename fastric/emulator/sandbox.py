@@ -12,6 +12,12 @@ the timeout, and reports what happened when an instance dies:
   instance;
 - timeout: the invocation gets `Sandbox.Timedout`, the process group is killed, the next invocation
   starts a fresh instance (other invocations in flight in the killed instance get `Runtime.ExitError`).
+
+The function timeout covers the invoke phase, as on Lambda: it starts when `/next` hands the invocation
+out. Init has its own limit (`--init-timeout`, Lambda's 10 s for on-demand functions): an instance's first
+init counts against no invocation unless it runs past that limit, and then the rest of it counts against
+the invocation waiting for it (Lambda would re-run it inside the invoke). An instance started lazily after a
+crash, timeout or init failure is a "suppressed init": it runs inside the invoke, so the timeout covers it.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ class Instance:
         self.inflight: dict[str, Invocation] = {}
         self.init_reported = False
         self.killed = False  # by the emulator (timeout, init error): not an init failure to report later
+        self.draining = False  # being replaced (--watch): takes no new invocations, stops once idle
+        self.suppressed_init = False  # started for a waiting invocation: its init counts against that invoke
         self.peak_kb = 0
 
     @property
@@ -144,6 +152,36 @@ class Sandbox:
             except asyncio.TimeoutError:
                 pass
 
+    async def reload(self) -> None:
+        """Replace the bootstrap with a fresh one (--watch): invocations in flight finish on the old one first.
+
+        New invocations wait for the fresh bootstrap; the old one's `/next` polls are left unanswered (a runtime
+        told to exit could take its other invocations in flight with it) and it gets SIGTERM once idle.
+        """
+        async with self._spawn_lock:
+            self.pending_failure = None  # a kept init failure is stale once the code changed
+            instance = self.current
+            if instance is not None and instance.alive:
+                instance.draining = instance.killed = True
+                instance.queued.clear()  # their `run` loops move them to the fresh instance
+                await asyncio.sleep(0)  # an invocation just handed to a `/next` poll gets dispatched first
+                self._stop_if_drained(instance)
+                await asyncio.shield(instance.exited)
+            if not self._closing:
+                await asyncio.shield(self._respawn())
+
+    async def _respawn(self) -> None:
+        failure = await self._spawn()
+        if failure is not None:
+            self.pending_failure = failure
+        elif self._closing and self.current is not None:  # the emulator stopped while this one was starting
+            self.current.signal(signal.SIGKILL)
+
+    def _stop_if_drained(self, instance: Instance) -> None:
+        if instance.draining and instance.alive and not instance.inflight:
+            instance.signal(signal.SIGTERM)
+            asyncio.get_running_loop().call_later(SHUTDOWN_GRACE, instance.signal, signal.SIGKILL)
+
     async def _spawn(self) -> Failure | None:
         config = self.config
         try:
@@ -172,7 +210,7 @@ class Sandbox:
         """The instance to run `invocation` on, spawning one if needed; None if the invocation was failed."""
         async with self._spawn_lock:
             instance = self.current
-            if instance is not None and instance.alive and not instance.retiring:
+            if instance is not None and instance.alive and not instance.retiring and not instance.draining:
                 return instance
             if self.pending_failure is not None:
                 failure, self.pending_failure = self.pending_failure, None
@@ -186,6 +224,8 @@ class Sandbox:
             if failure is not None:
                 failure.apply(invocation)
                 return None
+            if self.current is not None:
+                self.current.suppressed_init = True
             return self.current
 
     async def _watch(self, instance: Instance) -> None:
@@ -220,11 +260,8 @@ class Sandbox:
     # -- invocations -----------------------------------------------------------------------
     async def run(self, invocation: Invocation) -> None:
         """Run one invocation to its end (the caller holds a concurrency slot)."""
-        loop = asyncio.get_running_loop()
         invocation.started_at = time.monotonic()
-        invocation.deadline_ms = int(time.time() * 1000 + self.config.timeout * 1000)
         self.log.start(invocation.request_id)
-        timer = loop.call_later(self.config.timeout, self._time_out, invocation)
         instance: Instance | None = None
         try:
             while not invocation.finished:
@@ -232,10 +269,12 @@ class Sandbox:
                 if instance is None:
                     break
                 invocation.instance = instance
+                self._start_clock_for(invocation, instance)
                 instance.submit(invocation)
                 await asyncio.wait((invocation.done, instance.exited), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            timer.cancel()
+            for timer in invocation.timers:
+                timer.cancel()
         if not invocation.finished:  # the emulator is closing
             Failure("Sandbox.Reset", lambda request_id: documents.sandbox_reset(request_id, "emulator stopped")).apply(
                 invocation
@@ -246,6 +285,7 @@ class Sandbox:
         """Called when `/next` hands `invocation` to the bootstrap."""
         invocation.state = State.DISPATCHED
         invocation.dispatched_at = time.monotonic()
+        self._start_clock(invocation)
         instance.inflight[invocation.request_id] = invocation
         self.inflight[invocation.request_id] = invocation
 
@@ -255,6 +295,22 @@ class Sandbox:
         if invocation is not None:
             return invocation, True
         return None, request_id in self.finished_ids
+
+    def _start_clock_for(self, invocation: Invocation, instance: Instance) -> None:
+        """Start the timeout now, or (during an on-demand init) at dispatch or when init overruns its limit."""
+        if instance.initialized_at is None and not instance.suppressed_init:
+            overrun_in = max(0.0, instance.spawned_at + self.config.init_timeout - time.monotonic())
+            invocation.timers.append(asyncio.get_running_loop().call_later(overrun_in, self._start_clock, invocation))
+        else:
+            self._start_clock(invocation)
+
+    def _start_clock(self, invocation: Invocation) -> None:
+        """Start the invocation's timeout (once) and set its deadline."""
+        if invocation.clock_started_at or invocation.finished:
+            return
+        invocation.clock_started_at = time.monotonic()
+        invocation.deadline_ms = int(time.time() * 1000 + self.config.timeout * 1000)
+        invocation.timers.append(asyncio.get_running_loop().call_later(self.config.timeout, self._time_out, invocation))
 
     def _time_out(self, invocation: Invocation) -> None:
         if invocation.finished:
@@ -297,10 +353,11 @@ class Sandbox:
         self.inflight.pop(request_id, None)
         if instance is not None:
             instance.inflight.pop(request_id, None)
+            self._stop_if_drained(instance)
         self.finished_ids[request_id] = None
         while len(self.finished_ids) > FINISHED_IDS_KEPT:
             self.finished_ids.popitem(last=False)
-        began = invocation.dispatched_at or invocation.started_at
+        began = invocation.clock_started_at or invocation.started_at
         duration_ms = max(0.0, (invocation.finished_at or time.monotonic()) - began) * 1000
         init_ms = None
         if (

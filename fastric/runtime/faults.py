@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import traceback
-from types import TracebackType
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
+if TYPE_CHECKING:
+    from types import TracebackType
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # the fastric package
 XRAY_CAUSE_LIMIT = 1024 * 1024  # awslambdaric drops the X-Ray cause header at 1 MiB or more
@@ -41,8 +43,11 @@ def _user_frames(tb: TracebackType | None) -> list[traceback.FrameSummary]:
 
 
 def format_frames(frames: list[traceback.FrameSummary]) -> list[str]:
-    """`traceback.format_list` over plain tuples, as awslambdaric does: no caret lines."""
-    return traceback.format_list([(f.filename, f.lineno, f.name, f.line) for f in frames])
+    """`traceback.format_list` over the frames without their column positions, as awslambdaric formats them: no
+    caret lines."""
+    return traceback.format_list(
+        [traceback.FrameSummary(f.filename, f.lineno, f.name, lookup_line=False, line=f.line) for f in frames]
+    )
 
 
 def _safe_str(value: object) -> str:
@@ -88,6 +93,8 @@ def _cwd() -> str:
 
 
 def _xray_header(cause: dict) -> bytes | None:
+    import json  # here, not at the top: this module is imported on the way to the first /next, json need not be
+
     # ASCII-escaped so the header value never carries raw non-ASCII or control bytes.
     value = json.dumps(cause, ensure_ascii=True).encode("ascii")
     return value if len(value) < XRAY_CAUSE_LIMIT else None
@@ -100,4 +107,6 @@ def dump_document(document: dict) -> bytes:
     try:
         return orjson.dumps(document)
     except (TypeError, orjson.JSONEncodeError):
+        import json
+
         return json.dumps(document, ensure_ascii=True, default=_safe_str).encode("ascii")

@@ -1,165 +1,102 @@
-"""The runtime loop: next → handle → post, on the one keep-alive connection (start-up is in startup.py).
+"""The invocation loop for plain `def` handlers: one blocking keep-alive socket, no event loop at all.
 
-Read top to bottom, this is the Runtime API's sequence. Plain `def` handlers run on a blocking socket, with no
-event loop at all, so `asyncio.run()` and friends work inside them exactly as in plain Python; `async def`
-handlers run on one uvloop loop that lives as long as the process (aioruntime.py), and share the steps below.
+With no loop running, `asyncio.run()` and friends work inside handlers exactly as in plain Python. The steps
+are `steps.py`'s; this module only waits for them. Read `serve` top to bottom: it is the Runtime API's sequence.
 """
 
 from __future__ import annotations
 
-import os
 from types import CoroutineType
 
-from fastric.runtime import logs
-from fastric.runtime.context import LambdaContext
-from fastric.runtime.faults import FaultError, describe_exception, dump_document, error_document
-from fastric.runtime.handler import is_async_handler
-from fastric.runtime.marshal import decode_event, encode_result
-from fastric.runtime.wire.connection import Connection, ConnectionLost, Response
-from fastric.runtime.wire.protocol import Invocation, ProtocolError, Requests, outcome, parse_invocation
+from fastric.runtime.steps import (
+    Reply,
+    Stop,
+    begin,
+    check_posted,
+    error_reply,
+    next_invocation,
+    next_lost,
+    pipelines,
+    post_lost,
+    result_reply,
+)
+from fastric.runtime.wire.connection import Connection, ConnectionLost
+from fastric.runtime.wire.parser import MalformedResponse
+from fastric.runtime.wire.protocol import Invocation, Requests
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, NoReturn
 
 
-class Stop(Exception):
-    """The Runtime API told the runtime to stop (or is gone): leave the loop with this exit code."""
-
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
-
-
-def run_loop(address: str, requests: Requests, handler: Callable, first_next=None, snapstart: bool = False) -> int:
+def run(connection: Connection, requests: Requests, handler: Callable, next_sent: bool) -> int:
     """Serve invocations until the Runtime API ends the process; returns the exit code.
 
-    `first_next` is a socket on which the first `/next` was already sent (see startup.py).
-    """
-    connection = Connection(address, first_next)
+    `next_sent`: the first `GET /next` is already on `connection` (start-up sent it)."""
     try:
-        if snapstart:
-            from fastric.runtime.snapstart import run_snapstart_hooks
-
-            run_snapstart_hooks(connection, requests)
-        response = fetch_next(connection.response_to, requests)
-        if is_async_handler(handler):
-            from fastric.runtime.aioloop import serve_async
-
-            return serve_async(connection, requests, handler, response)
-        return serve(connection, requests, handler, response)
+        serve(RuntimeClient(connection, requests, next_sent), handler)
     except Stop as stop:
         return stop.code
 
 
-def serve(connection: Connection, requests: Requests, handler: Callable, response: Response) -> NoReturn:
-    """The invocation loop for plain `def` handlers, from the first `/next` response; raises Stop to end."""
+def serve(client: RuntimeClient, handler: Callable) -> NoReturn:
+    """next → handle → post, for ever (Stop ends it)."""
+    requests = client.requests
     while True:
-        invocation = next_invocation(response)
-        if invocation is not None:
+        invocation = client.next()
+        client.post(answer(requests, invocation, handler))
+
+
+def answer(requests: Requests, invocation: Invocation, handler: Callable) -> Reply:
+    """Run the handler on the invocation's event and context; its result or its error, as the reply to post."""
+    try:
+        event, context = begin(invocation)
+        result = handler(event, context)
+        if result.__class__ is CoroutineType:
+            result = run_coroutine(result)
+        return result_reply(requests, invocation, result)
+    except Exception as exc:
+        return error_reply(requests, invocation, exc)
+
+
+class RuntimeClient:
+    """The Runtime API as the blocking loop sees it: `next()` an invocation, `post()` its reply.
+
+    A POST carries the following `GET /next` behind it in the same write when the server allows pipelining
+    (`steps.pipelines`); `next()` then only reads that response."""
+
+    def __init__(self, connection: Connection, requests: Requests, next_sent: bool = False):
+        self.connection = connection
+        self.requests = requests
+        self._next_sent = next_sent  # a GET /next is on the wire and its response not read yet
+        self._pipeline = False  # the server answered the last /next as a full HTTP/1.1 server
+
+    def next(self) -> Invocation:
+        """The next invocation to answer (ids the wire cannot carry are logged and skipped)."""
+        while True:
             try:
-                event, context = begin(invocation)
-                result = handler(event, context)
-                if result.__class__ is CoroutineType:
-                    result = run_coroutine(result)
-                post = result_request(requests, invocation, result)
-            except Exception as exc:
-                post = error_request(requests, invocation, exc)
-            pipelined = b"date" in response.headers  # see send_post
-            send_post(connection, post, requests.next if pipelined else None)
-            response = fetch_next(connection.response_to if pipelined else connection.request, requests)
-        else:
-            response = fetch_next(connection.request, requests)
+                if self._next_sent:
+                    self._next_sent = False
+                    response = self.connection.response_to(self.requests.next)
+                else:
+                    response = self.connection.request(self.requests.next)
+            except (ConnectionLost, MalformedResponse) as exc:
+                raise next_lost(exc) from None
+            self._pipeline = pipelines(response)
+            invocation = next_invocation(response)
+            if invocation is not None:
+                return invocation
 
-
-# -- the steps ------------------------------------------------------------------------------------------
-
-
-def fetch_next(request: Callable[[bytes], Response], requests: Requests) -> Response:
-    """`GET /next`; a Runtime API that cannot be reached stops the runtime."""
-    try:
-        return request(requests.next)
-    except ConnectionLost as exc:
-        raise lost("Failed to get next invocation. No Response from endpoint", exc) from None
-
-
-def next_invocation(response: Response) -> Invocation | None:
-    """The invocation a `/next` response announces; None for one that cannot be answered (logged)."""
-    if response.status != 200:
-        logs.runtime_log(f"Failed to get next invocation. Http Response code: {response.status}")
-        raise Stop(1)
-    try:
-        return parse_invocation(response.headers, response.body)
-    except ProtocolError as exc:
-        logs.runtime_log(str(exc))
-        if b"lambda-runtime-aws-request-id" in response.headers:
-            return None  # an id refused for the wire: nothing can be posted for it
-        raise Stop(1) from None
-
-
-def begin(invocation: Invocation) -> tuple[Any, LambdaContext]:
-    """Per-invocation state (log ids, `_X_AMZN_TRACE_ID`), then the context and the decoded event."""
-    logs.set_request(invocation.request_id, invocation.tenant_id)
-    if invocation.trace_id is not None:
-        os.environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
-    elif "_X_AMZN_TRACE_ID" in os.environ:
-        del os.environ["_X_AMZN_TRACE_ID"]
-    context = LambdaContext(
-        invocation.request_id,
-        invocation.client_context,
-        invocation.cognito_identity,
-        invocation.deadline_ms,
-        invocation.function_arn,
-        invocation.tenant_id,
-    )
-    return decode_event(invocation.body, invocation.content_type), context
-
-
-def result_request(requests: Requests, invocation: Invocation, result: Any) -> list[bytes]:
-    """`POST /response` for a handler's result (FaultError if it cannot be serialized)."""
-    body, content_type = encode_result(result)
-    return requests.response(invocation.request_id, body, content_type, invocation.invocation_id)
-
-
-def error_request(requests: Requests, invocation: Invocation, exc: Exception) -> list[bytes]:
-    """Log the error document for `exc`, then `POST /error` with it."""
-    document, xray_cause = describe_exception(exc, invocation.request_id)
-    logs.log_error(document)
-    return requests.error(invocation.request_id, dump_document(document), xray_cause, invocation.invocation_id)
-
-
-def send_post(connection: Connection, post: list[bytes], then: bytes | None) -> None:
-    """Send a `/response` or `/error`; a refused one is logged and the loop goes on, a 5xx stops it.
-
-    `then` (the next `GET /next`) is pipelined behind the POST in the same write when the Runtime API is a
-    full HTTP/1.1 server -- one that sends the Date header RFC 9110 asks of origin servers, as Lambda's does;
-    HTTP/1.1 obliges such a server to answer pipelined requests in order. A hand-rolled server without it
-    gets each request only after the previous response, as awslambdaric sends them."""
-    try:
-        posted = connection.request(post) if then is None else connection.request_pair(post, then)
-    except ConnectionLost as exc:
-        raise lost(f"Failed to post handler {post_kind(post)} response", exc) from None
-    check_posted(posted, post)
-
-
-def check_posted(posted: Response, post: list[bytes]) -> None:
-    if posted.status >= 300:
-        logs.runtime_log(
-            f"Failed to post handler {post_kind(post)} response. Http response code: {posted.status}. "
-            f"{posted.body.decode('utf-8', 'replace')}"
-        )
-        if outcome(posted.status) == "fatal":
-            raise Stop(1)
-
-
-def post_kind(post: list[bytes]) -> str:
-    return "error" if b"/error HTTP/1.1\r\n" in post[0] else "success"
-
-
-def lost(message: str, exc: ConnectionLost) -> Stop:
-    logs.runtime_log(f"{message} ({exc})")
-    return Stop(1)
+    def post(self, reply: Reply, then_next: bool = True) -> None:
+        """POST the reply (with the next `GET /next` behind it, when `then_next` and the server allow)."""
+        then = self.requests.next if then_next and self._pipeline else None
+        try:
+            posted = self.connection.request(reply.request, then)
+        except (ConnectionLost, MalformedResponse) as exc:
+            raise post_lost(reply.kind, exc) from None
+        self._next_sent = then is not None
+        check_posted(posted, reply.kind)
 
 
 _coroutine_loop = None
@@ -173,24 +110,3 @@ def run_coroutine(coroutine: CoroutineType) -> Any:
 
         _coroutine_loop = uvloop.new_event_loop()
     return _coroutine_loop.run_until_complete(coroutine)
-
-
-def report_init_error(address: str, requests: Requests, exc: Exception) -> int:
-    """Log and post an init failure to `/init/error`; returns the exit code, 1."""
-    if isinstance(exc, FaultError):
-        document = error_document(exc.message, exc.error_type, "", exc.stack)
-    else:
-        document, _ = describe_exception(exc, "")
-    logs.warn_unhandled_init()
-    logs.log_error(document)
-    try:
-        response = Connection(address).request(requests.init_error(dump_document(document), document["errorType"]))
-    except ConnectionLost as exc:
-        logs.runtime_log(f"Failed to post init error: {exc}")
-        return 1
-    if outcome(response.status) != "ok":
-        logs.runtime_log(
-            f"Failed to post init error. Http response code: {response.status}. "
-            f"{response.body.decode('utf-8', 'replace')}"
-        )
-    return 1

@@ -1,9 +1,10 @@
 """Start-up: everything up to the first `/next`, kept light so that the function's init ends early.
 
-Init is: logging set-up, the handler import, then the first `GET /next`. That request goes out on a plain
-socket while the hot loop's modules (runtime.py with orjson; aioruntime.py with uvloop for `async def`
-handlers) are imported on a background thread; the loop then takes the socket, and its pending response, over
-when that import is done. Init failures and SnapStart import the loop in line.
+Init is: logging set-up, the handler import, then the first `GET /next`. The loop is chosen here, once:
+`loop.py` for plain `def` handlers, `aioloop.py` for `async def` ones. The first `/next` goes out on a plain
+socket while the chosen loop's modules (orjson, httptools; uvloop for `async def`) are imported on a
+background thread; the loop then takes the socket, and the response pending on it, over when that import is
+done. Init failures and SnapStart import what they need in line.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import threading
 
 from fastric.runtime import logs
 from fastric.runtime.handler import add_task_root_to_path, is_async_handler, load_handler
-from fastric.runtime.wire.connection import open_socket
-from fastric.runtime.wire.protocol import Requests
+from fastric.runtime.wire.connection import Connection, ConnectionLost, open_socket
+from fastric.runtime.wire.protocol import Requests, outcome
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
     import _socket
+    from collections.abc import Callable
+    from types import ModuleType
     from typing import NoReturn
 
 
@@ -33,38 +36,56 @@ def run(handler_name: str) -> NoReturn:
     if concurrency is not None:
         from fastric.runtime.workers import run_workers
 
-        sys.exit(run_workers(int(concurrency), lambda: run_worker(address, handler_name)))
+        sys.exit(run_workers(int(concurrency), lambda plan: run_worker(address, handler_name, plan)))
     logs.setup()
     run_worker(address, handler_name)
 
 
-def run_worker(address: str, handler_name: str) -> NoReturn:
-    """Init (handler import), then the invocation loop, in this process."""
+def run_worker(address: str, handler_name: str, plan: Callable[[bool], int] | None = None) -> NoReturn:
+    """Init (handler import), then the invocation loop, in this process.
+
+    `plan` (a multi-concurrency worker): told whether the handler is async, it answers how many invocations this
+    process holds in flight; async handlers then run `concurrent.py`'s pollers."""
     add_task_root_to_path()
     requests = Requests(address)
     try:
         handler = load_handler(handler_name)
     except Exception as exc:
-        from fastric.runtime import loop as runtime
+        sys.exit(report_init_error(address, requests, exc))
+    is_async = is_async_handler(handler)
+    if plan is not None:
+        in_flight = plan(is_async)
+        if is_async:
+            from fastric.runtime import concurrent
 
-        sys.exit(runtime.report_init_error(address, requests, exc))
+            sys.exit(concurrent.run(address, requests, handler, in_flight))
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-        from fastric.runtime import loop as runtime
+        from fastric.runtime.snapstart import run_snapstart_hooks
 
-        sys.exit(runtime.run_loop(address, requests, handler, snapstart=True))
-    loop_module = "fastric.runtime.aioloop" if is_async_handler(handler) else "fastric.runtime.loop"
-    importer = threading.Thread(target=_import, args=(loop_module,), name="fastric-import", daemon=True)
+        connection = Connection(address)
+        run_snapstart_hooks(connection, requests)
+        sys.exit(loop_module(is_async).run(connection, requests, handler, False))
+    importer = threading.Thread(target=_import, args=(is_async,), name="fastric-import", daemon=True)
     importer.start()
-    first = send_first_next(address, requests.next)
+    sock = send_first_next(address, requests.next[0])
     importer.join()
-    from fastric.runtime import loop as runtime
-
-    sys.exit(runtime.run_loop(address, requests, handler, first_next=first))
+    sys.exit(loop_module(is_async).run(Connection(address, sock), requests, handler, sock is not None))
 
 
-def _import(module: str) -> None:
+def loop_module(is_async: bool) -> ModuleType:
+    """The loop for the handler, chosen once: `aioloop` for `async def` handlers, else `loop` (imported here)."""
+    if is_async:
+        from fastric.runtime import aioloop
+
+        return aioloop
+    from fastric.runtime import loop
+
+    return loop
+
+
+def _import(is_async: bool) -> None:
     try:
-        __import__(module)
+        loop_module(is_async)
     except BaseException:  # the main thread imports it again and reports the failure itself
         pass
 
@@ -81,3 +102,29 @@ def send_first_next(address: str, request: bytes) -> _socket.socket | None:
         sock.close()
         return None
     return sock
+
+
+def report_init_error(address: str, requests: Requests, exc: Exception) -> int:
+    """Log and post an init failure to `/init/error`; returns the exit code, 1."""
+    from fastric.runtime.faults import FaultError, describe_exception, dump_document, error_document
+    from fastric.runtime.wire.parser import MalformedResponse
+
+    if isinstance(exc, FaultError):
+        document = error_document(exc.message, exc.error_type, "", exc.stack)
+    else:
+        document, _ = describe_exception(exc, "")
+    logs.warn_unhandled_init()
+    logs.log_error(document)
+    try:
+        response = Connection(address).request(requests.init_error(dump_document(document), document["errorType"]))
+    except (ConnectionLost, MalformedResponse) as error:
+        logs.runtime_log(f"Failed to post init error: {error}")
+        return 1
+    if response.status == 403 and "AWS_LAMBDA_MAX_CONCURRENCY" in os.environ:
+        return 1  # another worker has posted the init error already: expected, and quiet
+    if outcome(response.status) != "ok":
+        logs.runtime_log(
+            f"Failed to post init error. Http response code: {response.status}. "
+            f"{response.body.decode('utf-8', 'replace')}"
+        )
+    return 1

@@ -1,8 +1,13 @@
-"""Multi-concurrency (Lambda Managed Instances, `AWS_LAMBDA_MAX_CONCURRENCY=N`): N forked worker processes.
+"""Multi-concurrency (Lambda Managed Instances, `AWS_LAMBDA_MAX_CONCURRENCY=N`): the worker processes.
 
-As awslambdaric 4.2.2: each worker imports the handler itself and keeps its own keep-alive connection;
-stdout/stderr go to `_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET` when it is set; the parent exits 0 once every
-worker has exited, and does not respawn them.
+Plain `def` handlers get awslambdaric 4.2.2's model: N forked workers, each importing the handler itself with
+its own keep-alive connection. `async def` handlers get K processes (`FASTRIC_WORKERS`, default 1) that each
+hold their share of the N invocations in flight on one uvloop loop (`concurrent.py`).
+
+Which one is known only once the handler is imported, so the first worker is forked alone: it imports the
+handler and tells the parent ("async" or "sync") through a pipe; the parent then forks the others (K - 1, or
+N - 1). Every worker's stdout/stderr go to `_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET` when it is set; the
+parent makes no Runtime API call, exits 0 once every worker has exited, and does not respawn them.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable
+from functools import partial
 
 from fastric.runtime import logs
 
@@ -33,26 +39,44 @@ def _flush() -> None:
             pass
 
 
-def run_workers(count: int, worker: Callable[[], None]) -> int:
-    """Fork `count` workers running `worker()`; wait for all of them; return the parent's exit code (0)."""
+Worker = Callable[[Callable[[bool], int]], None]  # runs one worker; given `plan(is_async) -> invocations in flight`
+
+
+def worker_processes(max_concurrency: int) -> int:
+    """K, the processes that share N invocations of an `async def` handler (`FASTRIC_WORKERS`, 1 to N; default 1)."""
+    value = os.environ.get("FASTRIC_WORKERS", "").strip()
+    try:
+        wanted = int(value) if value else 1
+    except ValueError:
+        wanted = 1
+    return max(1, min(wanted, max_concurrency))
+
+
+def share(total: int, parts: int, index: int) -> int:
+    """Worker `index`'s part of `total` split as evenly as possible over `parts`."""
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def run_workers(count: int, worker: Worker) -> int:
+    """Fork the workers for `AWS_LAMBDA_MAX_CONCURRENCY=count`; wait for all of them; the parent's exit code (0)."""
+    count = max(count, 1)
     logs.emit_worker_pool_event(count)  # also closes the telemetry fd: workers log to stdout
     socket_path = os.environ.get("_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET")
-    children = []
-    for _ in range(max(count, 1)):
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                if socket_path:
-                    _redirect_output(socket_path)
-                logs.setup()
-                worker()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            finally:
-                _flush()
-                os._exit(code)
-        children.append(pid)
+    processes = worker_processes(count)
+    read_end, write_end = os.pipe()
+
+    def first_plan(is_async: bool) -> int:
+        os.write(write_end, b"a" if is_async else b"s")
+        os.close(write_end)
+        return share(count, processes, 0)
+
+    children = [_fork(lambda: worker(first_plan), socket_path, close=read_end)]
+    os.close(write_end)
+    mode = _read_mode(read_end)  # b"" if the first worker died before it could tell (an init error)
+    os.close(read_end)
+    others = processes - 1 if mode == b"a" else count - 1
+    for index in range(1, others + 1):
+        children.append(_fork(partial(worker, _fixed(share(count, processes, index))), socket_path))
 
     def forward(signum, _frame):
         for child in children:
@@ -70,3 +94,39 @@ def run_workers(count: int, worker: Callable[[], None]) -> int:
             except InterruptedError:
                 continue
     return 0
+
+
+def _fixed(in_flight: int) -> Callable[[bool], int]:
+    """The plan of a worker forked once the mode is known."""
+
+    def plan(is_async: bool) -> int:
+        return in_flight
+
+    return plan
+
+
+def _fork(run: Callable[[], None], socket_path: str | None, close: int | None = None) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        if close is not None:
+            os.close(close)
+        if socket_path:
+            _redirect_output(socket_path)
+        logs.setup()
+        run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def _read_mode(fd: int) -> bytes:
+    while True:
+        try:
+            return os.read(fd, 1)
+        except InterruptedError:
+            continue

@@ -3,7 +3,8 @@
 Each event's "action" says what to do; whatever the bootstrap learns about the emulator's answers
 (status codes, bodies) it keeps in `notes` and returns from the next `{"action": "notes"}` invocation.
 `PROBE_INIT` picks an init behaviour: `error` (post /init/error, exit 1), `exit` (exit 7 before any
-/next), `hang` (never call /next). It polls from N threads, N = PROBE_WORKERS or AWS_LAMBDA_MAX_CONCURRENCY.
+/next), `hang` (never call /next); `PROBE_INIT_SLEEP=S` sleeps S seconds before it.
+It polls from N threads, N = PROBE_WORKERS or AWS_LAMBDA_MAX_CONCURRENCY.
 """
 
 import base64
@@ -156,6 +157,7 @@ def worker():
 
 
 def main():
+    time.sleep(float(os.environ.get("PROBE_INIT_SLEEP") or 0))
     mode = os.environ.get("PROBE_INIT")
     if mode == "error":
         conn = connect()

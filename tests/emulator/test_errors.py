@@ -176,7 +176,7 @@ def test_exit_during_init_is_502_exit_error(emulator):
 
 
 def test_init_that_never_finishes_times_out(emulator):
-    emu = emulator("--timeout", "1", "--", *PROBE, env=clean_env(PROBE_INIT="hang"))
+    emu = emulator("--timeout", "1", "--init-timeout", "0.5", "--", *PROBE, env=clean_env(PROBE_INIT="hang"))
     assert_function_error(emu.invoke({}), "Sandbox.Timedout")
 
 

@@ -145,7 +145,8 @@ def test_requests_the_invoke_endpoint_refuses(emulator):
     emu = emulator("--", *PROBE)
     not_json = emu.invoke(body=b"hello")
     assert not_json.status == 400
-    assert not_json.json()["errorType"] == "InvalidRequestContentException"
+    assert not_json.headers["x-amzn-errortype"] == "InvalidRequestContentException"
+    assert not_json.json()["Type"] == "User"
     bad_context = emu.invoke({}, headers={"X-Amz-Client-Context": "***"})
     assert bad_context.status == 400
     conn = emu.connection()
@@ -159,7 +160,8 @@ def test_requests_the_invoke_endpoint_refuses(emulator):
         conn.request("POST", "/nowhere", body=b"{}")
         response = conn.getresponse()
         assert response.status == 404
-        assert json.loads(response.read())["errorType"] == "ResourceNotFoundException"
+        assert response.getheader("X-Amzn-ErrorType") == "ResourceNotFoundException"
+        assert json.loads(response.read())["Type"] == "User"
     finally:
         conn.close()
     assert emu.invoke({"still": "works"}).status == 200

@@ -1,4 +1,4 @@
-"""simplejson's syntax error messages, for the events orjson refuses (a cold path: compiled on first use).
+"""simplejson's syntax error messages, for the events orjson refuses (a cold path: imported on first use).
 
 `find_syntax_error(text)` scans a JSON document as simplejson 4.x does and returns the message simplejson's
 `loads` would raise (e.g. the range form `Extra data: line 1 column 9 - line 1 column 10 (char 8 - 9)`), or None
@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 
-_WHITESPACE = _NUMBER = _PLAIN_CHARS = _HEX4 = None  # compiled on first use: not worth start-up time
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_PLAIN_CHARS = re.compile(r'[^"\\\x00-\x1f]*')
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?").match
+_HEX4 = re.compile(r"[0-9a-fA-F]{4}").fullmatch
 
 
-def _compile_patterns() -> None:
-    global _WHITESPACE, _NUMBER, _PLAIN_CHARS, _HEX4
-    _WHITESPACE = re.compile(r"[ \t\n\r]*").match
-    _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?").match
-    _PLAIN_CHARS = re.compile(r'[^"\\\x00-\x1f]*').match
-    _HEX4 = re.compile(r"[0-9a-fA-F]{4}").fullmatch
+def _past(pattern: re.Pattern[str], s: str, i: int) -> int:
+    """The index just past the run of `pattern` at `s[i]` (a `*` pattern: the run may be empty)."""
+    match = pattern.match(s, i)
+    assert match is not None  # a pattern that matches the empty string always matches
+    return match.end()
 
 
 _SIMPLE_ESCAPES = frozenset('"\\/bfnrt')
@@ -35,10 +37,8 @@ def find_syntax_error(text: str, start: int = 0) -> str | None:
 
     Mirrors simplejson 4.x's scanner (with NaN/Infinity refused) walking the same path, iteratively so
     that deep nesting does not exhaust the Python stack."""
-    if _HEX4 is None:
-        _compile_patterns()
     try:
-        end = _WHITESPACE(text, _scan_value(text, _WHITESPACE(text, start).end())).end()
+        end = _past(_WHITESPACE, text, _scan_value(text, _past(_WHITESPACE, text, start)))
         if end != len(text):
             raise _SyntaxError("Extra data", end, len(text))
     except _SyntaxError as error:
@@ -55,7 +55,7 @@ def _scan_value(s: str, i: int) -> int:
         if char == '"':
             i = _scan_string(s, i + 1)
         elif char == "{":
-            j = _WHITESPACE(s, i + 1).end()
+            j = _past(_WHITESPACE, s, i + 1)
             following = s[j : j + 1]
             if following == "}":
                 i = j + 1
@@ -66,7 +66,7 @@ def _scan_value(s: str, i: int) -> int:
                 i = _scan_key(s, j)
                 continue
         elif char == "[":
-            j = _WHITESPACE(s, i + 1).end()
+            j = _past(_WHITESPACE, s, i + 1)
             if s[j : j + 1] == "]":
                 i = j + 1
             elif j >= size:
@@ -85,7 +85,7 @@ def _scan_value(s: str, i: int) -> int:
         # A value ended at i: close containers until one expects another member.
         while open_containers:
             closer = open_containers[-1]
-            j = _WHITESPACE(s, i).end()
+            j = _past(_WHITESPACE, s, i)
             char = s[j : j + 1]
             if char == closer:
                 open_containers.pop()
@@ -93,7 +93,7 @@ def _scan_value(s: str, i: int) -> int:
                 continue
             if char != ",":
                 raise _SyntaxError(f"Expecting ',' delimiter or '{closer}'", j)
-            k = _WHITESPACE(s, j + 1).end()
+            k = _past(_WHITESPACE, s, j + 1)
             following = s[k : k + 1]
             if closer == "]":
                 if following == "]":
@@ -112,10 +112,10 @@ def _scan_value(s: str, i: int) -> int:
 
 def _scan_key(s: str, i: int) -> int:
     """From the opening quote of a key to the start of its value."""
-    j = _WHITESPACE(s, _scan_string(s, i + 1)).end()
+    j = _past(_WHITESPACE, s, _scan_string(s, i + 1))
     if s[j : j + 1] != ":":
         raise _SyntaxError("Expecting ':' delimiter", j)
-    return _WHITESPACE(s, j + 1).end()
+    return _past(_WHITESPACE, s, j + 1)
 
 
 def _scan_string(s: str, i: int) -> int:
@@ -123,7 +123,7 @@ def _scan_string(s: str, i: int) -> int:
     begin = i - 1
     size = len(s)
     while True:
-        i = _PLAIN_CHARS(s, i).end()
+        i = _past(_PLAIN_CHARS, s, i)
         if i >= size:
             raise _SyntaxError("Unterminated string starting at", begin)
         char = s[i]

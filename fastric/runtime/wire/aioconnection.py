@@ -1,16 +1,20 @@
-"""The keep-alive Runtime API connection as an asyncio Protocol on uvloop, for `async def` handlers.
+"""The keep-alive Runtime API connection as an asyncio Protocol on uvloop (`async def` handlers).
 
-The same httptools `ResponseReader` as the blocking `Connection`; a future per request resolves on the
-response's last byte. A connection the server closed or dropped is re-opened once before giving up.
+The same `ResponseParser` and the same policy as the blocking `Connection` (`request`, `response_to`: a lost
+connection, or a response the parser refused (logged), is closed and re-opened once, and the request sent
+again); only the waiting differs. Writes respect the transport's flow control (`drain`), so a Runtime API
+that reads slowly holds a long response back instead of letting it fill memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections import deque
 
-from fastric.runtime.wire.connection import Connection, ConnectionLost, Response, ResponseReader
-from fastric.runtime.wire.protocol import split_address
+from fastric.runtime.wire.connection import Connection, ConnectionLost, lost_while_reading, note_retry
+from fastric.runtime.wire.parser import MalformedResponse, Response, ResponseParser
+from fastric.runtime.wire.protocol import Request, split_address
 
 
 class AsyncConnection:
@@ -19,130 +23,178 @@ class AsyncConnection:
     def __init__(self, loop: asyncio.AbstractEventLoop, address: str):
         self._loop = loop
         self._host, self._port = split_address(address)
-        self._protocol: _ResponseProtocol | None = None
+        self._stream: _Stream | None = None
 
-    async def request(self, chunks: bytes | list[bytes]) -> Response:
-        """Send one request and return its response, re-opening the connection once if it was lost."""
+    async def request(self, request: Request, then: Request | None = None) -> Response:
+        """Send `request` and return its response. `then` is sent right behind it in the same write (HTTP/1.1
+        pipelining); `response_to(then)` reads its response. Sent again once on a new connection if lost."""
         try:
-            return await self._exchange(chunks)
-        except ConnectionLost:
-            return await self._exchange(chunks)
+            return await self._exchange(request, then)
+        except (ConnectionLost, MalformedResponse) as exc:
+            note_retry(exc)
+            self.close()
+            return await self._exchange(request, then)
 
-    async def request_pair(self, first: list[bytes], then: bytes) -> Response:
-        """Send `first` and `then` back to back in one write (HTTP/1.1 pipelining) and return the response to
-        `first`; `response_to(then)` reads the other. Both are re-sent once on a new connection if it was lost."""
+    async def response_to(self, request: Request) -> Response:
+        """The response to `request`, already sent behind another one (sent again on a new connection if the
+        connection was lost or closed before answering it)."""
+        if self._stream is None:
+            return await self.request(request)
         try:
-            return await self._exchange(first, then)
-        except ConnectionLost:
-            return await self._exchange(first, then)
+            return await self.receive()
+        except (ConnectionLost, MalformedResponse) as exc:
+            note_retry(exc)
+            self.close()
+            return await self._exchange(request, None)
 
-    async def response_to(self, chunks: bytes) -> Response:
-        """The response to `chunks`, already sent by `request_pair` (sent again on a new connection if the
-        connection was lost or closed before answering)."""
-        protocol = self._protocol
-        pending = protocol.take_pending() if protocol is not None else None
-        if pending is None:
-            return await self.request(chunks)
-        try:
-            return await pending
-        except ConnectionLost:
-            return await self._exchange(chunks)
+    async def send(self, request: Request) -> None:
+        """Write a request (connecting first if needed); ConnectionLost if the connection is gone."""
+        stream = self._stream
+        if stream is None:
+            stream = self._stream = await self._connect()
+        stream.write(request)
+
+    async def drain(self) -> None:
+        """Wait until the transport has room for more (after large writes); ConnectionLost if it is gone."""
+        stream = self._stream
+        if stream is None:
+            raise ConnectionLost("the connection was closed")
+        await stream.drain()
+
+    async def receive(self) -> Response:
+        """The next response on this connection; ConnectionLost or MalformedResponse if there is none."""
+        stream = self._stream
+        if stream is None:
+            raise ConnectionLost("the connection was closed before the response")
+        response = await stream.receive()
+        if not response.keep_alive:
+            self.close()  # a request pipelined behind this one is then sent again by response_to
+        return response
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
     async def adopt(self, connection: Connection) -> None:
-        """Go on with the open socket of a blocking `connection` (idle: no request pending)."""
+        """Go on with the open socket of a blocking `connection` (a request may be pending on it)."""
         raw = connection.detach()
         if raw is None:
             return
         sock = socket.socket(fileno=raw.detach())
         sock.setblocking(False)
         try:
-            _, self._protocol = await self._loop.create_connection(lambda: _ResponseProtocol(self._loop), sock=sock)
+            _, self._stream = await self._loop.create_connection(lambda: _Stream(self._loop), sock=sock)
         except OSError:
             sock.close()
 
-    async def _exchange(self, chunks: bytes | list[bytes], then: bytes | None = None) -> Response:
-        protocol = self._protocol
-        if protocol is None or protocol.transport is None:
-            protocol = self._protocol = await self._connect()
-        return await protocol.exchange(chunks, then)
+    async def _exchange(self, request: Request, then: Request | None) -> Response:
+        await self.send(request if then is None else [*request, *then])
+        return await self.receive()
 
-    async def _connect(self) -> _ResponseProtocol:
+    async def _connect(self) -> _Stream:
         try:
-            _, protocol = await self._loop.create_connection(
-                lambda: _ResponseProtocol(self._loop), self._host, self._port
-            )
+            _, stream = await self._loop.create_connection(lambda: _Stream(self._loop), self._host, self._port)
         except OSError as exc:
             raise ConnectionLost(f"cannot connect to {self._host}:{self._port}: {exc}") from None
-        return protocol
+        return stream
 
 
-class _ResponseProtocol(asyncio.Protocol, ResponseReader):
-    """One TCP connection: writes requests, feeds httptools, resolves a future per response."""
+class _Stream(asyncio.Protocol):
+    """One TCP connection: writes requests, feeds the parser, hands responses to the one waiting receiver."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self._loop = loop
-        self.transport: asyncio.Transport | None = None
-        self._waiters: list[asyncio.Future] = []  # one per request sent and not answered yet, in order
-        self._pipelined: asyncio.Future | None = None  # the response to the request sent behind another
-        self.reset_parser()
+        self._transport: asyncio.Transport | None = None
+        self._parser = ResponseParser()
+        self._responses: deque[Response] = deque()
+        self._waiter: asyncio.Future | None = None  # the receive() in progress
+        self._failure: Exception | None = None  # why no more responses will come
+        self._writable: asyncio.Future | None = None  # set while the transport's buffer is full
 
-    def exchange(self, chunks: bytes | list[bytes], then: bytes | None = None) -> asyncio.Future:
-        """Write a request (and, pipelined, `then`); the future resolves with the first one's response."""
-        create = self._loop.create_future
-        waiter = create()
-        if then is None:
-            self._waiters = [waiter]
+    def write(self, request: Request) -> None:
+        transport = self._transport
+        if transport is None:
+            raise self._failure or ConnectionLost("the Runtime API closed the connection")
+        if len(request) == 1:
+            transport.write(request[0])
         else:
-            self._pipelined = create()
-            self._waiters = [waiter, self._pipelined]
-        if chunks.__class__ is bytes:
-            self.transport.write(chunks if then is None else chunks + then)
-        else:
-            self.transport.writelines(chunks if then is None else [*chunks, then])
-        return waiter
+            transport.writelines(request)
 
-    def take_pending(self) -> asyncio.Future | None:
-        """The future of the pipelined request's response (None if it was dropped unanswered)."""
-        pending, self._pipelined = self._pipelined, None
-        if pending is None or pending.cancelled():
-            return None
-        return pending
+    async def drain(self) -> None:
+        if self._transport is None:
+            raise self._failure or ConnectionLost("the Runtime API closed the connection")
+        if self._writable is not None:
+            await asyncio.shield(self._writable)
+
+    async def receive(self) -> Response:
+        if self._responses:
+            return self._responses.popleft()
+        if self._failure is not None:
+            raise self._failure
+        waiter = self._waiter = self._loop.create_future()
+        try:
+            return await waiter
+        finally:
+            self._waiter = None
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:
-        self.transport = transport
+    # -- asyncio.Protocol --
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         try:
-            self.feed(data)
-        except ConnectionLost as exc:
+            self._parser.feed(data)
+        except MalformedResponse as exc:
             self._fail(exc)
             self.close()
+            return
+        self._deliver()
+
+    def eof_received(self) -> bool | None:
+        self._parser.eof()
+        self._deliver()
+        return None  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        if self._waiters and not self.eof():
-            self._fail(ConnectionLost("the Runtime API closed the connection" + (f": {exc}" if exc else "")))
+        self._transport = None
+        self._fail(lost_while_reading(self._parser, str(exc) if exc else "end of stream"))
+        self._resume(exc)
 
-    def deliver(self, response: Response, keep_alive: bool) -> None:
-        if self._waiters:
-            waiter = self._waiters.pop(0)
-            if not waiter.done():
-                waiter.set_result(response)
-        if not keep_alive:  # a pipelined request is then sent again on a new connection
-            self.close()
-            self._fail(None)
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = self._loop.create_future()
 
-    def _fail(self, exc: Exception | None) -> None:
-        """The earliest unanswered request (the one being awaited) fails with `exc`; later ones are dropped."""
-        waiters, self._waiters = self._waiters, []
-        for index, waiter in enumerate(waiters):
-            if not waiter.done():
-                if index == 0 and exc is not None:
-                    waiter.set_exception(exc)
-                else:
-                    waiter.cancel()
+    def resume_writing(self) -> None:
+        self._resume(None)
+
+    def _resume(self, exc: Exception | None) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            if exc is None and self._transport is not None:
+                writable.set_result(None)
+            else:
+                writable.set_exception(ConnectionLost("the Runtime API closed the connection"))
+
+    def _deliver(self) -> None:
+        parser, responses = self._parser, self._responses
+        response = parser.next_response()
+        while response is not None:
+            responses.append(response)
+            response = parser.next_response()
+        waiter = self._waiter
+        if responses and waiter is not None and not waiter.done():
+            waiter.set_result(responses.popleft())
+
+    def _fail(self, exc: Exception) -> None:
+        if self._failure is None:
+            self._failure = exc
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(self._failure)

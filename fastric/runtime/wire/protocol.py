@@ -1,6 +1,8 @@
 """The Lambda Runtime API, sans I/O: request bytes to send, and `/next` responses parsed into invocations.
 
-Nothing here touches a socket; `connection.py` moves the bytes and `runtime.py` sequences the calls.
+Nothing here touches a socket: `connection.py` / `aioconnection.py` move the bytes, `parser.py` reads the
+responses, and the loops (`fastric/runtime/loop.py`, `aioloop.py`) sequence the calls. A request is a list of
+byte strings (head, body) written back to back.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ USER_AGENT = (
 # A request id or invocation id is spliced into request lines and headers only if it is made of URL-path-safe,
 # header-safe characters (RFC 3986 pchar without '%'); ids of "." or ".." are refused too.
 _SAFE_ID = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]+")
+# The invocation id only travels back as a header value: anything a header value may hold is echoed.
+_NOT_IN_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+Request = list  # list[bytes]: the pieces of one request, written back to back
 
 
 class ProtocolError(Exception):
@@ -82,8 +89,8 @@ def parse_deadline(value: bytes | None) -> int:
     value = value.strip()
     if value.isdigit():
         return int(value)
-    digits = re.match(rb"\d*", value).group()
-    return int(digits) if digits else 0
+    digits = re.match(rb"\d+", value)
+    return int(digits.group()) if digits else 0
 
 
 def is_safe_id(value: str) -> bool:
@@ -100,8 +107,8 @@ def parse_invocation(headers: dict[bytes, bytes], body: bytes) -> Invocation:
     if not is_safe_id(request_id):
         raise ProtocolError(f"Refusing request id {request_id!r}: not a safe URL path segment")
     invocation_id = _text(get(b"lambda-runtime-invocation-id"))
-    if invocation_id is not None and not is_safe_id(invocation_id):
-        raise ProtocolError(f"Refusing invocation id {invocation_id!r}: not a safe header value")
+    if invocation_id is not None and _NOT_IN_HEADER_VALUE.search(invocation_id):
+        raise ProtocolError(f"Refusing invocation id {invocation_id!r}: not a legal header value")
     return Invocation(
         request_id,
         parse_deadline(get(b"lambda-runtime-deadline-ms")),
@@ -121,8 +128,8 @@ class Requests:
 
     def __init__(self, address: str, user_agent: str = USER_AGENT):
         common = f"Host: {address}\r\nUser-Agent: {user_agent}\r\n".encode("latin-1")
-        self.next = b"GET " + BASE + b"/invocation/next HTTP/1.1\r\n" + common + b"\r\n"
-        self.restore_next = b"GET " + BASE + b"/restore/next HTTP/1.1\r\n" + common + b"\r\n"
+        self.next: Request = [b"GET " + BASE + b"/invocation/next HTTP/1.1\r\n" + common + b"\r\n"]
+        self.restore_next: Request = [b"GET " + BASE + b"/restore/next HTTP/1.1\r\n" + common + b"\r\n"]
         self._invocation_prefix = b"POST " + BASE + b"/invocation/"
         self._response_suffix = b"/response HTTP/1.1\r\n" + common
         self._error_suffix = b"/error HTTP/1.1\r\n" + common + b"Content-Type: application/json\r\n"
@@ -138,7 +145,11 @@ class Requests:
             + b"Content-Type: "
             + content_type
             + b"\r\n"
-            + (b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode() + b"\r\n" if invocation_id else b"")
+            + (
+                b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode("utf-8", "surrogateescape") + b"\r\n"
+                if invocation_id
+                else b""
+            )
             + b"Content-Length: "
             + str(len(body)).encode()
             + b"\r\n\r\n"
@@ -152,7 +163,11 @@ class Requests:
             + request_id.encode()
             + self._error_suffix
             + (b"Lambda-Runtime-Function-XRay-Error-Cause: " + xray_cause + b"\r\n" if xray_cause else b"")
-            + (b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode() + b"\r\n" if invocation_id else b"")
+            + (
+                b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode("utf-8", "surrogateescape") + b"\r\n"
+                if invocation_id
+                else b""
+            )
             + b"Content-Length: "
             + str(len(body)).encode()
             + b"\r\n\r\n"
