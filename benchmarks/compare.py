@@ -1,7 +1,7 @@
 """Compare fastric, awslambdaric and a plain stdlib client on every scenario, in one run, as a markdown table.
 
-    python benchmarks/compare.py            # full run (~2-3 minutes on 2 cores)
-    python benchmarks/compare.py --quick    # a smoke run (~30 s)
+    python benchmarks/compare.py            # full run (~1½ minutes on 2 idle cores; longer on a busy machine)
+    python benchmarks/compare.py --quick    # a smoke run (~20 s)
 
 Clients are interleaved (the order rotates every repeat), each run is a fresh process warmed up before its
 measured window, and every number is the median over the repeats. Ratios are against awslambdaric, taken
@@ -154,23 +154,23 @@ def markdown(results: Results, clients: list[str], scenarios: list[Scenario]) ->
             )
     lines += [
         "",
-        "### Cold start (spawn → first `GET /next`; no-op handler)",
+        "### Cold start (spawn → first `GET /next`, then → first response; no-op handler)",
         "",
-        "| client | to first /next | vs ric | to first response | CPU to first /next | peak RSS (anon) then "
+        "| client | to first /next | vs ric | to first response | vs ric | CPU to first /next | peak RSS (anon) then "
         "| vs ric | imports (all / own package, `-X importtime`) |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for client in clients:
-        m = lambda metric, c=client: results.median("cold", c, metric)
-        if m("to_first_next_ms") is None:
+        cold = lambda metric, c=client: results.median("cold", c, metric)
+        cold_ratio = lambda metric, c=client: _ratio(results.ratio("cold", c, metric))
+        imports = lambda metric, c=client: _num(results.median("imports", c, metric), 1)
+        if cold("to_first_next_ms") is None:
             continue
         lines.append(
-            f"| {client} | {_num(m('to_first_next_ms'), 1)} ms "
-            f"| {_ratio(results.ratio('cold', client, 'to_first_next_ms'))} "
-            f"| {_num(m('to_first_response_ms'), 1)} ms | {_num(m('cpu_ms'), 1)} ms "
-            f"| {_num(m('rss_mb'), 1)} ({_num(m('anon_mb'), 1)}) MB "
-            f"| {_ratio(results.ratio('cold', client, 'rss_mb'))} "
-            f"| {_num(m('total_ms', 'imports'), 1)} / {_num(m('own_ms', 'imports'), 1)} ms |"
+            f"| {client} | {_num(cold('to_first_next_ms'), 1)} ms | {cold_ratio('to_first_next_ms')} "
+            f"| {_num(cold('to_first_response_ms'), 1)} ms | {cold_ratio('to_first_response_ms')} "
+            f"| {_num(cold('cpu_ms'), 1)} ms | {_num(cold('rss_mb'), 1)} ({_num(cold('anon_mb'), 1)}) MB "
+            f"| {cold_ratio('rss_mb')} | {imports('total_ms')} / {imports('own_ms')} ms |"
         )
     lines += [
         "",
@@ -179,13 +179,13 @@ def markdown(results: Results, clients: list[str], scenarios: list[Scenario]) ->
         "| target | wanted | measured | met |",
         "|---|--:|--:|:-:|",
     ]
-    for label, scenario, metric, comparison, threshold in TARGETS:
-        ratio = results.ratio(scenario, "fastric", metric)
+    for label, target_scenario, metric, comparison, threshold in TARGETS:
+        ratio = results.ratio(target_scenario, "fastric", metric)
         if ratio is None:
             lines.append(f"| {label} | {comparison} {threshold}× | – | – |")
             continue
         shown, wanted = ratio, threshold
-        if scenario == "async":  # shown as "n× lower"
+        if target_scenario == "async":  # shown as "n× lower"
             shown, wanted, comparison = 1 / ratio, 1 / threshold, ">="
         met = shown <= wanted if comparison == "<=" else shown >= wanted
         lines.append(f"| {label} | {comparison} {wanted:g}× | {shown:.2f}× | {'yes' if met else '**no**'} |")
@@ -246,15 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     for skipped in [s for s in scenarios if missing_requirement(s)]:
         sys.stderr.write(f"skipping {skipped.name}: {missing_requirement(skipped)}\n")
     scenarios = [s for s in scenarios if not missing_requirement(s)]
-    clients = []
-    for client in args.clients.split(","):
-        problem = harness.probe(client)
-        if problem:
-            sys.stderr.write(f"skipping {client}: {problem}\n")
-        else:
-            clients.append(client)
-    if not clients:
-        sys.stderr.write("no client can run here\n")
+    clients = args.clients.split(",")
+    problems = {client: problem for client in clients if (problem := harness.probe(client))}
+    for client, problem in problems.items():
+        sys.stderr.write(f"compare.py: {client} cannot run here: {problem.rstrip()}\n\n")
+    if problems:
+        sys.stderr.write(
+            "Run compare.py with the Python that has the clients installed (`pip install -e '.[test,bench]'`, "
+            "then `.venv/bin/python benchmarks/compare.py`), or leave a client out with --clients.\n"
+        )
         return 1
     started = time.perf_counter()
     results = run(clients, scenarios, repeats, scale, cold_starts)

@@ -292,11 +292,12 @@ def import_cost(client: str, handler: str = COLD_START_HANDLER, top: int = 8, ti
 
 
 def probe(client: str, timeout: float = 30.0) -> str | None:
-    """None if `client` can serve a tiny invocation here, else why not (e.g. fastric still being written)."""
+    """None if `client` can serve a tiny invocation here, else why not, with what the client printed
+    (e.g. `No module named fastric` when run outside the environment it is installed in)."""
     from benchmarks.scenarios import scenario
 
     try:
         measure(client, scenario("tiny"), invocations=2, warmup=0, timeout=timeout)
     except (BenchmarkFailure, OSError) as exc:
-        return str(exc).splitlines()[0] if str(exc) else repr(exc)
+        return str(exc) or repr(exc)
     return None

@@ -7,35 +7,57 @@ import os
 _TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
-def cpu_ns(pid: int) -> int:
-    """User+system CPU of every live thread of `pid`, in nanoseconds.
+# (pid, start time) -> {thread id: CPU ns at its last reading}: a thread that exits keeps its last reading.
+_last_reading: dict[tuple[int, int], dict[str, int]] = {}
 
-    Summed from each thread's `schedstat` (nanosecond resolution); falls back to the 10 ms ticks of
-    `/proc/<pid>/stat` where schedstat is missing. Returns -1 once the process is gone.
+
+def cpu_ns(pid: int) -> int:
+    """User+system CPU of `pid`'s threads so far, in nanoseconds; never less than an earlier reading.
+
+    Summed from each thread's `schedstat` (nanosecond resolution). The kernel drops a thread's entry when it
+    exits, so a thread read earlier and gone now counts with its last reading: a window between two readings
+    cannot go negative (it misses the CPU an exiting thread used after the first one). Falls back to the 10 ms
+    ticks of `/proc/<pid>/stat` where schedstat is missing. Returns -1 once the process is gone.
     """
+    started = _start_time(pid)
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return -1
-    total = 0
-    try:
-        for tid in tids:
-            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-                total += int(f.read().split(None, 1)[0])
-    except FileNotFoundError:
-        return _stat_cpu_ns(pid)
-    except OSError:
+    if started is None:
         return -1
-    return total
+    readings = _last_reading.setdefault((pid, started), {})
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                readings[tid] = int(f.read().split(None, 1)[0])
+        except FileNotFoundError:
+            if os.path.isdir(f"/proc/{pid}/task/{tid}"):
+                return _stat_cpu_ns(pid)  # a kernel without schedstat
+            # the thread exited since listdir: its last reading (if any) stands
+        except OSError:
+            return -1
+    return sum(readings.values())
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot: with the pid, it names one process."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
 
 
 def _stat_cpu_ns(pid: int) -> int:
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) * _TICK_NS if fields else -1  # utime, stime
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (field 3, the state, comes first)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+            return f.read().rsplit(b")", 1)[1].split()
     except OSError:
-        return -1
-    return (int(fields[11]) + int(fields[12])) * _TICK_NS  # utime, stime
+        return None
 
 
 def peak_rss_kb(pid: int) -> int:

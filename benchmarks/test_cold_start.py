@@ -1,4 +1,8 @@
-"""Cold start (process spawn → first `GET /next` at the server) and what the client imports to get there."""
+"""Cold start (process spawn → first `GET /next` at the server → first result) and what the client imports.
+
+pytest-benchmark's own timings are what each group's name says; the init phase alone (spawn → first `/next`)
+and the import times are measured inside each round and shown in the closing summary and `extra_info`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from benchmarks.scenarios import CLIENTS
 ROUNDS = 10
 
 
-@pytest.mark.benchmark(group="cold start: spawn to first /next", warmup=False)
+@pytest.mark.benchmark(group="cold start: spawn to first invocation served (client back on /next)", warmup=False)
 @pytest.mark.parametrize("client", CLIENTS, indirect=True)
 def test_cold_start(benchmark, client):
     harness.cold_start(client)  # compile and cache bytecode, warm the page cache: cold start, not first boot
@@ -50,7 +54,7 @@ def test_cold_start(benchmark, client):
     )
 
 
-@pytest.mark.benchmark(group="import cost (python -X importtime, up to the first /next)", warmup=False)
+@pytest.mark.benchmark(group="python -X importtime: a whole client process (import times in the summary)", warmup=False)
 @pytest.mark.parametrize("client", CLIENTS, indirect=True)
 def test_import_cost(benchmark, client):
     costs = []

@@ -1,6 +1,8 @@
 """The example function: echoes the query string parameters of an API Gateway-style event.
 
 fastric invoke --task-root examples app.handler --event '{"queryStringParameters":{"foo":"bar"}}'
+prints, byte for byte (the body's JSON is compact, as PHP's json_encode writes it):
+{"statusCode":200,"headers":{"Content-Type":"application/json"},"body":"queryStringParameters, {\"foo\":\"bar\"}"}
 """
 
 import json
@@ -11,5 +13,5 @@ def handler(event, context):
     return {
         "statusCode": 200,
         "headers": {"Content-Type": "application/json"},
-        "body": "queryStringParameters, " + json.dumps(query),
+        "body": "queryStringParameters, " + json.dumps(query, separators=(",", ":")),
     }

@@ -7,9 +7,20 @@ import sys
 
 USAGE = """usage: fastric HANDLER                 run the Lambda runtime loop for HANDLER (module.function)
        fastric run [HANDLER]           the same; HANDLER defaults to $_HANDLER
-       fastric emulate [options] ...   serve a local Runtime API + invoke endpoint (fastric emulate --help)
-       fastric invoke [options] ...    run a function once locally and print its response (fastric invoke --help)
+       fastric emulate [options] [HANDLER | -- COMMAND ...]
+                                       serve a local Runtime API + invoke endpoint (fastric emulate --help)
+       fastric invoke [options] [HANDLER | -- COMMAND ...] [--event JSON | --event-file PATH | -]
+                                       run a function once locally and print its response (fastric invoke --help)
        fastric layer build [options]   build a Lambda layer for zip functions (fastric layer build --help)
+       fastric -V | --version          print the version
+       fastric -h | --help             print this help
+
+The runtime loop (HANDLER, run) talks to $AWS_LAMBDA_RUNTIME_API, which Lambda sets; on your own machine,
+`fastric invoke` and `fastric emulate` start the function under a local Runtime API instead, e.g.
+  fastric invoke --task-root examples app.handler --event '{"queryStringParameters":{"foo":"bar"}}'
+
+Exit status: 0 success; 1 failure (invoke: a function error, its error document printed; the runtime loop: an
+init error, or the Runtime API ended it); 2 bad usage; 130 interrupted (Ctrl-C during invoke).
 """
 
 
@@ -43,6 +54,26 @@ def main(args: list[str] | None = None) -> None:
     if not handler:
         sys.stderr.write("fastric: no handler given: pass it as the first argument (module.function) or set _HANDLER\n")
         sys.exit(1)
+    if not os.environ.get("AWS_LAMBDA_RUNTIME_API"):
+        sys.exit(_not_on_lambda(args[1:] or [handler]))
     from fastric.runtime import startup
 
     startup.run(handler)
+
+
+def _not_on_lambda(words: list[str]) -> int:
+    """No Runtime API to talk to: most likely `invoke` or `emulate` was meant. Says so; returns the exit status."""
+    import shlex
+
+    if words and words[0].startswith("-"):
+        sys.stderr.write(f"fastric: unknown option {words[0]} (a subcommand may be missing)\n")
+        status = 2
+    else:
+        sys.stderr.write("fastric: AWS_LAMBDA_RUNTIME_API is not set (host:port of the Lambda Runtime API)\n")
+        status = 1
+    rest = shlex.join(words)
+    sys.stderr.write(
+        f"hint: to run the function on this machine, `fastric invoke {rest}` runs it once and prints the response;"
+        f" `fastric emulate {rest}` serves it on 127.0.0.1:9000 (fastric --help lists the commands)\n"
+    )
+    return status

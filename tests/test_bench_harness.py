@@ -11,13 +11,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `benchmarks` is a top-level package of the repository, not installed
-    sys.path.insert(0, str(ROOT))
+from benchmarks import compare, harness, procstat
+from benchmarks.scenarios import Scenario, scenario
+from benchmarks.server import BenchmarkFailure, BenchServer, Expectation
 
-from benchmarks import compare, harness, procstat  # noqa: E402
-from benchmarks.scenarios import Scenario, scenario  # noqa: E402
-from benchmarks.server import BenchmarkFailure, BenchServer, Expectation  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 NULL = Expectation(b"{}", lambda body: None if body == b"null" else "expected null")
 
@@ -209,6 +207,30 @@ def test_procstat_reads_this_process():
     assert procstat.cpu_ns(2**22 + 12345) == -1  # no such process
 
 
+def test_procstat_keeps_the_cpu_of_a_thread_that_exited():
+    """fastric's start-up import thread exits after the first /next: a window spanning its exit must not lose
+    its CPU (the kernel drops the thread's schedstat) and come out negative."""
+    import os
+    import time
+
+    native_id = []
+
+    def burn():
+        native_id.append(threading.get_native_id())
+        deadline = time.thread_time() + 0.05
+        while time.thread_time() < deadline:
+            pass
+
+    worker = threading.Thread(target=burn)
+    worker.start()
+    time.sleep(0.01)
+    before = procstat.cpu_ns(os.getpid())  # the worker is alive and has used some CPU
+    worker.join()
+    while os.path.exists(f"/proc/self/task/{native_id[0]}"):  # until the kernel has dropped the thread
+        time.sleep(0.001)
+    assert procstat.cpu_ns(os.getpid()) >= before
+
+
 def test_compare_table_reports_ratios_against_awslambdaric():
     results = compare.Results()
     for _repeat in range(3):
@@ -250,3 +272,47 @@ def test_compare_table_reports_ratios_against_awslambdaric():
     rss = next(line for line in table.splitlines() if line.startswith("| peak RSS"))
     assert "1.50×" in rss and "**no**" in rss
     json.dumps(results.samples)  # the --json output is plain data
+
+
+def test_compare_fails_loudly_when_a_client_cannot_start(monkeypatch, capsys):
+    """Run outside the environment fastric is installed in, compare.py stops and shows the client's own error,
+    instead of measuring the other clients and leaving fastric's rows and targets empty."""
+    real_command = harness.client_command
+
+    def command(client, handler, **kwargs):
+        if client == "fastric":  # what `python -m fastric` does where fastric is not installed
+            return [sys.executable, "-m", "fastric_is_not_installed_here", handler]
+        return real_command(client, handler, **kwargs)
+
+    monkeypatch.setattr(harness, "client_command", command)
+    status = compare.main(["--quick", "--scenarios", "tiny", "--clients", "plain,fastric"])
+    out, err = capsys.readouterr()
+    assert status != 0
+    assert "fastric cannot run here" in err
+    assert "No module named fastric_is_not_installed_here" in err  # the client's stderr, not a paraphrase
+    assert "plain cannot run here" not in err
+    assert out == ""  # nothing measured, no table
+
+
+def test_compare_cold_start_table_shows_every_ratio_the_targets_quote():
+    results = compare.Results()
+    for client, first_next, first_response in (("awslambdaric", 40.0, 40.0), ("fastric", 36.0, 50.0)):
+        results.add(
+            "cold",
+            client,
+            {
+                "to_first_next_ms": first_next,
+                "to_first_response_ms": first_response,
+                "cpu_ms": 30.0,
+                "rss_mb": 14.0,
+                "anon_mb": 6.0,
+            },
+        )
+        results.add("imports", client, {"total_ms": 25.0, "own_ms": 9.5})
+    lines = compare.markdown(results, ["fastric", "awslambdaric"], []).splitlines()
+    row = next(line for line in lines if line.startswith("| fastric |"))
+    assert "| 36.0 ms | 0.90× | 50.0 ms | 1.25× |" in row
+    assert row.endswith("| 25.0 / 9.5 ms |")
+    for label in ("cold start: spawn to first /next", "cold start: spawn to first response"):
+        target = next(line for line in lines if label in line)
+        assert target.split("|")[3].strip() in row  # the target's ratio can be read off the cold-start row

@@ -29,14 +29,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from build_context import DockerIgnore, context_files
+from dockerfile_syntax import DockerfileError, expand, parse, parse_env, split_words
+from image_builder import Builder, Image, host_network_settings, remove_tree
+from namespaces import ContainerProcess, container_command, missing_prerequisites, post_in_network_of
+from rootfs import find_cpython, make_python_slim, parse_python_slim
 from runtime_api import RuntimeAPIServer, base_env
-
-sys.path.insert(0, str(Path(__file__).with_name("docker")))
-from build_context import DockerIgnore, context_files  # noqa: E402
-from dockerfile_syntax import DockerfileError, expand, parse, parse_env, split_words  # noqa: E402
-from image_builder import Builder, Image, host_network_settings, remove_tree  # noqa: E402
-from namespaces import ContainerProcess, container_command, missing_prerequisites, post_in_network_of  # noqa: E402
-from rootfs import find_cpython, make_python_slim, parse_python_slim  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "Dockerfile"

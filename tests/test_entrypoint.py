@@ -15,10 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from namespaces import ContainerProcess, missing_prerequisites, network_namespace_command, post_in_network_of
 from runtime_api import RuntimeAPIServer, base_env
-
-sys.path.insert(0, str(Path(__file__).with_name("docker")))
-from namespaces import ContainerProcess, missing_prerequisites, network_namespace_command, post_in_network_of  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ENTRYPOINT = REPO / "fastric" / "lambda-entrypoint.sh"

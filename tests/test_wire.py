@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -15,6 +16,8 @@ from runtime_api import RuntimeAPIServer, base_env, run_client
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "core")
 NEXT = "/2018-06-01/runtime/invocation/next"
+# The installed package's own directory (not a "/fastric/" substring: a checkout is often named fastric too).
+PACKAGE_DIR = os.path.join(importlib.util.find_spec("fastric").submodule_search_locations[0], "")
 
 
 def fastric(handler, srv, **kwargs):
@@ -391,7 +394,7 @@ def test_async_handler_keeps_module_state_and_loop_across_invocations():
     assert [b["queued"] for b in bodies if "calls" in b] == [1, 2, 3, 5]
     assert bodies[3]["errorType"] == "ValueError" and bodies[3]["errorMessage"] == "async boom"
     assert "async_app.py" in bodies[3]["stackTrace"][-1]
-    assert all("/fastric/" not in frame for frame in bodies[3]["stackTrace"])
+    assert all(PACKAGE_DIR not in frame for frame in bodies[3]["stackTrace"])
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ class RuntimeAPI:
         invocation = instance.take_queued()
         if invocation is None:
             poll = instance.add_poll()
-            exchange.on_close(poll.cancel)
+            exchange.on_close(lambda: _cancel(poll))
             try:
                 invocation = await poll
             except asyncio.CancelledError:
@@ -261,3 +261,7 @@ def _error_type_of(document: bytes) -> str:
         return "Runtime.Unknown"
     error_type = value.get("errorType") if isinstance(value, dict) else None
     return error_type if isinstance(error_type, str) and error_type else "Runtime.Unknown"
+
+
+def _cancel(future: asyncio.Future) -> None:
+    future.cancel()

@@ -313,9 +313,9 @@ class Sandbox:
             instance = self.current
             if instance is not None and instance.alive and not instance.retiring and not instance.draining:
                 return instance
-            if self.pending_failure is not None:
-                failure, self.pending_failure = self.pending_failure, None
-                failure.apply(invocation)
+            pending, self.pending_failure = self.pending_failure, None
+            if pending is not None:
+                pending.apply(invocation)
                 return None
             if instance is not None and not instance.stopped.done():  # retiring: let it go first
                 await asyncio.shield(instance.stopped)

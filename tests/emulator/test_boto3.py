@@ -58,7 +58,7 @@ def test_invoke_returns_the_payload(emulator):
     assert response["StatusCode"] == 200
     assert response["ExecutedVersion"] == "$LATEST"
     assert "FunctionError" not in response
-    assert json.loads(response["Payload"].read())["body"] == 'queryStringParameters, {"foo": "bar"}'
+    assert json.loads(response["Payload"].read())["body"] == 'queryStringParameters, {"foo":"bar"}'
 
 
 def test_invoke_function_error_is_unhandled_with_the_error_document(emulator):
@@ -125,7 +125,7 @@ def test_a_buffered_response_is_one_payload_chunk(emulator):
     assert response["ResponseStreamContentType"] == "application/json"
     assert response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     (chunk, complete) = events(response)
-    assert json.loads(chunk["PayloadChunk"]["Payload"])["body"] == 'queryStringParameters, {"foo": "bar"}'
+    assert json.loads(chunk["PayloadChunk"]["Payload"])["body"] == 'queryStringParameters, {"foo":"bar"}'
     assert complete == {"InvokeComplete": {}}
 
 

@@ -29,7 +29,7 @@ def test_ten_concurrent_invokes_are_queued_not_refused(emulator):
 def test_awslambdaric_under_concurrent_invokes(emulator):
     emu = emulator("--", sys.executable, "-m", "awslambdaric", "app.handler")
     responses = invoke_all(emu, [{"queryStringParameters": {"n": str(n)}} for n in range(10)])
-    assert [r.json()["body"] for r in responses] == [f'queryStringParameters, {{"n": "{n}"}}' for n in range(10)]
+    assert [r.json()["body"] for r in responses] == [f'queryStringParameters, {{"n":"{n}"}}' for n in range(10)]
 
 
 def test_concurrency_four_runs_four_at_once(emulator):
@@ -61,4 +61,4 @@ def test_concurrency_from_the_environment_with_awslambdaric_workers(emulator):
     )
     responses = invoke_all(emu, [{"queryStringParameters": {"n": str(n)}} for n in range(6)])
     assert [r.status for r in responses] == [200] * 6
-    assert [r.json()["body"] for r in responses] == [f'queryStringParameters, {{"n": "{n}"}}' for n in range(6)]
+    assert [r.json()["body"] for r in responses] == [f'queryStringParameters, {{"n":"{n}"}}' for n in range(6)]

@@ -28,7 +28,7 @@ def test_seed_example_as_with_curl(emulator, client):
     result = response.json()
     assert result["statusCode"] == 200
     assert result["headers"] == {"Content-Type": "application/json"}
-    assert result["body"] == 'queryStringParameters, {"foo": "bar"}'
+    assert result["body"] == 'queryStringParameters, {"foo":"bar"}'
     request_id = response.headers["x-amzn-requestid"]
     report = emu.report_for(request_id)
     assert report is not None, emu.stderr
@@ -56,7 +56,7 @@ def test_keep_alive_connection_serves_many_invokes(emulator):
         bodies = [emu.invoke({"queryStringParameters": {"n": str(n)}}, conn=conn).json()["body"] for n in range(20)]
     finally:
         conn.close()
-    assert bodies == [f'queryStringParameters, {{"n": "{n}"}}' for n in range(20)]
+    assert bodies == [f'queryStringParameters, {{"n":"{n}"}}' for n in range(20)]
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the sh + curl bootstrap needs the curl program")
