@@ -1,0 +1,66 @@
+"""fastric's features beyond awslambdaric, end to end: the runtime under `fastric emulate`, driven by real clients
+(boto3's `invoke_with_response_stream`, an HTTP client on the Function URL front), and the shutdown sequence."""
+
+from __future__ import annotations
+
+import http.client
+from pathlib import Path
+
+from emulator_process import clean_env
+from test_boto3 import lambda_client
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "e2e"
+
+
+def start(emulator, handler, *options):
+    return emulator(*options, "--task-root", str(FIXTURES), handler, cwd=FIXTURES, env=clean_env())
+
+
+def test_boto3_streams_a_fastric_generator_as_it_yields(emulator, tmp_path):
+    emu = start(emulator, "features.stream")
+    gate = tmp_path / "seen-first-chunk"
+    response = lambda_client(emu).invoke_with_response_stream(
+        FunctionName="function", Payload=f'{{"gate": "{gate}"}}'.encode()
+    )
+    assert response["ResponseStreamContentType"] == "text/plain"
+    stream = iter(response["EventStream"])
+    first = next(stream)
+    # The handler is still parked after its first item (it waits for `gate`): that chunk came out live.
+    assert first == {"PayloadChunk": {"Payload": b"chunk0;"}}
+    gate.touch()
+    rest = list(stream)
+    payload = b"".join(e["PayloadChunk"]["Payload"] for e in rest if "PayloadChunk" in e)
+    assert payload == b"chunk1;chunk2;"
+    assert rest[-1] == {"InvokeComplete": {}}
+
+
+def test_boto3_sees_a_mid_stream_error_of_a_fastric_generator(emulator):
+    emu = start(emulator, "features.stream")
+    response = lambda_client(emu).invoke_with_response_stream(FunctionName="function", Payload=b'{"fail_at": 1}')
+    events = list(response["EventStream"])
+    assert events[0] == {"PayloadChunk": {"Payload": b"chunk0;"}}
+    assert events[-1]["InvokeComplete"]["ErrorCode"] == "RuntimeError"
+    assert events[-1]["InvokeComplete"]["ErrorDetails"] == "mid-stream boom"
+
+
+def test_function_url_serves_a_fastric_http_prelude(emulator):
+    emu = start(emulator, "features.page", "--function-url")
+    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=30)
+    try:
+        conn.request("GET", "/some/path?q=1")
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    assert response.status == 201
+    assert response.getheader("Content-Type") == "text/html"
+    assert response.getheader("X-A") == "b"
+    assert response.getheader("Set-Cookie") == "a=b"
+    assert body == b"<p>q=1</p>"
+
+
+def test_emulator_shutdown_runs_the_functions_on_shutdown_hooks(emulator):
+    emu = start(emulator, "features.stream")
+    assert emu.invoke({"n": 1}).body == b"chunk0;"
+    assert emu.stop() == 0
+    assert "on_shutdown hook ran" in emu.stderr
