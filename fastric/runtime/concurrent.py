@@ -28,8 +28,7 @@ from fastric.runtime import logs
 from fastric.runtime.aioloop import AsyncRuntimeClient, answer
 from fastric.runtime.context import LambdaContext
 from fastric.runtime.lifecycle import own_work, run_after_response_async
-from fastric.runtime.marshal import decode_event
-from fastric.runtime.steps import Stop
+from fastric.runtime.steps import Stop, event_and_context
 from fastric.runtime.streaming import for_async_loop
 from fastric.runtime.wire.protocol import Invocation, Requests
 
@@ -84,15 +83,7 @@ def begin(invocation: Invocation) -> tuple[Any, LambdaContext]:
     """`steps.begin` for concurrent invocations: the ids and the trace id are set for this Task only."""
     logs.set_request(invocation.request_id, invocation.tenant_id)
     _trace_id.set(invocation.trace_id)
-    context = LambdaContext(
-        invocation.request_id,
-        invocation.client_context,
-        invocation.cognito_identity,
-        invocation.deadline_ms,
-        invocation.function_arn,
-        invocation.tenant_id,
-    )
-    return decode_event(invocation.body, invocation.content_type), context
+    return event_and_context(invocation)
 
 
 def run(address: str, requests: Requests, handler: Callable, in_flight: int) -> int:

@@ -65,6 +65,11 @@ def begin(invocation: Invocation) -> tuple[Any, LambdaContext]:
         os.environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
     elif "_X_AMZN_TRACE_ID" in os.environ:
         del os.environ["_X_AMZN_TRACE_ID"]
+    return event_and_context(invocation)
+
+
+def event_and_context(invocation: Invocation) -> tuple[Any, LambdaContext]:
+    """The handler's two arguments: the decoded event and a new context."""
     context = LambdaContext(
         invocation.request_id,
         invocation.client_context,

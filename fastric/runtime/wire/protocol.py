@@ -145,11 +145,7 @@ class Requests:
             + b"Content-Type: "
             + content_type
             + b"\r\n"
-            + (
-                b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode("utf-8", "surrogateescape") + b"\r\n"
-                if invocation_id
-                else b""
-            )
+            + _invocation_id_header(invocation_id)
             + b"Content-Length: "
             + str(len(body)).encode()
             + b"\r\n\r\n"
@@ -163,11 +159,7 @@ class Requests:
             + request_id.encode()
             + self._error_suffix
             + (b"Lambda-Runtime-Function-XRay-Error-Cause: " + xray_cause + b"\r\n" if xray_cause else b"")
-            + (
-                b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode("utf-8", "surrogateescape") + b"\r\n"
-                if invocation_id
-                else b""
-            )
+            + _invocation_id_header(invocation_id)
             + b"Content-Length: "
             + str(len(body)).encode()
             + b"\r\n\r\n"
@@ -184,7 +176,7 @@ class Requests:
             + b"Content-Type: "
             + content_type
             + b"\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n"
-            + (b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode() + b"\r\n" if invocation_id else b"")
+            + _invocation_id_header(invocation_id)
             + b"Transfer-Encoding: chunked\r\n"
             + b"Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\r\n"
         )
@@ -208,6 +200,13 @@ class Requests:
             + str(len(body)).encode()
             + b"\r\n\r\n"
         )
+
+
+def _invocation_id_header(invocation_id: str | None) -> bytes:
+    """The `Lambda-Runtime-Invocation-Id` echo line (nothing when the invocation had none)."""
+    if not invocation_id:
+        return b""
+    return b"Lambda-Runtime-Invocation-Id: " + invocation_id.encode("utf-8", "surrogateescape") + b"\r\n"
 
 
 def _header_value(text: str) -> bytes:
