@@ -104,3 +104,18 @@ def test_import_fastric_loads_neither_side():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_no_merge_conflict_markers_in_the_repository():
+    root = PACKAGE.parent
+    listed = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=False).stdout.split()
+    files = [root / name for name in listed] or [p for p in root.rglob("*.md") if ".venv" not in p.parts]
+    marked = []
+    for path in files:
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if any(line.startswith(("<<<<<<< ", ">>>>>>> ")) for line in text.splitlines()):
+            marked.append(str(path.relative_to(root)))
+    assert marked == []
