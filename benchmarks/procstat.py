@@ -60,3 +60,38 @@ def _status_kb(pid: int, key: bytes) -> int:
     except OSError:
         pass
     return -1
+
+
+def pss_kb(pid: int) -> int:
+    """The process's proportional set size now (`Pss:` of smaps_rollup) in KiB, or -1 if unknown.
+
+    Each page shared by k processes counts 1/k in each, so the PSS of a set of processes adds up to the memory
+    they use together (forked workers sharing the interpreter's pages are not counted k times)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of `pid` (children, their children, ...), found through each process's parent id."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, frontier = [], [pid]
+    while frontier:
+        kids = children.get(frontier.pop(), [])
+        found.extend(kids)
+        frontier.extend(kids)
+    return found
