@@ -35,6 +35,7 @@ import os
 import platform
 import random
 import re
+import shlex
 import signal
 import statistics
 import subprocess
@@ -344,6 +345,10 @@ def tree_cpu_ns(pids: list[int]) -> int:
     return sum(max(procstat.cpu_ns(pid), 0) for pid in pids)
 
 
+def tree_wait_ns(pids: list[int]) -> int:
+    return sum(max(procstat.runqueue_wait_ns(pid), 0) for pid in pids)
+
+
 async def observe(emulator: Emulator, config: Config, work: Workload) -> dict:
     """Drive the emulator; once the warm-up is over, find the bootstrap's tree, sample it, and count its CPU."""
     window = Window()
@@ -356,6 +361,7 @@ async def observe(emulator: Emulator, config: Config, work: Workload) -> dict:
     pids = emulator.bootstrap_tree()
     tree_cpu, emulator_cpu = tree_cpu_ns(pids), procstat.cpu_ns(emulator.proc.pid)
     invoker_cpu = time.process_time()  # this process: the invokers and the memory sampler
+    tree_wait = tree_wait_ns(pids)
     sampler = PssSampler(pids, config.n, window, work.sample_every)
     sampler.start()
     try:
@@ -366,6 +372,7 @@ async def observe(emulator: Emulator, config: Config, work: Workload) -> dict:
     tree_cpu = tree_cpu_ns(pids) - tree_cpu
     emulator_cpu = procstat.cpu_ns(emulator.proc.pid) - emulator_cpu
     invoker_cpu = time.process_time() - invoker_cpu
+    tree_wait = tree_wait_ns(pids) - tree_wait
     if not sampler.samples_kb:
         raise BenchmarkFailure(f"no memory sample with all {config.n} invocations in flight")
     count = len(window.latencies_ms)
@@ -382,6 +389,7 @@ async def observe(emulator: Emulator, config: Config, work: Workload) -> dict:
         "cpu_ms_per_inv": tree_cpu / count / 1e6,
         "emulator_cpu_ms_per_inv": emulator_cpu / count / 1e6,
         "invoker_cpu_ms_per_inv": invoker_cpu / count * 1000,
+        "runqueue_wait_ms_per_inv": tree_wait / count / 1e6,  # the bootstrap runnable, waiting for a CPU
         "invocations": count,
     }
 
@@ -540,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(environment())
     print(
-        f"Command: `python benchmarks/managed_instances.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
+        f"Command: `python benchmarks/managed_instances.py {shlex.join(argv if argv is not None else sys.argv[1:])}`"
         f" ({args.repeats} repeats, {elapsed:.0f} s, load average {load[0]:.2f} at the start). Each invocation waits "
         f"{low}-{high} ms{burn} then GETs a local service; {args.per_slot} x N invocations measured per run after one "
         "warm-up invocation per slot; medians over repeats; added = latency minus the invocation's own wait; "

@@ -29,6 +29,20 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
+def runqueue_wait_ns(pid: int) -> int:
+    """Time every live thread of `pid` has spent runnable but waiting for a CPU (schedstat's second field), in
+    nanoseconds; -1 if unknown. On a busy machine this is the time other processes took from it."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+        total = 0
+        for tid in tids:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+    return total
+
+
 def _stat_cpu_ns(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
