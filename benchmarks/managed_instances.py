@@ -239,6 +239,7 @@ class Emulator:
             stderr=subprocess.STDOUT,
         )
         self.tree: list[int] = []
+        self.marker = config.command[-1].encode()  # on the command line of every process of the bootstrap's tree
         deadline = time.monotonic() + timeout
         while (match := LISTENING.search(self.output())) is None:
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -259,10 +260,12 @@ class Emulator:
 
     def stop(self) -> None:
         stop_process(self.proc)  # the emulator stops its bootstrap's process group
-        for pid in self.tree:  # anything of ours that outlived it
+        for pid in self.tree:  # anything of ours that outlived it (checked: the id was not reused since)
             try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if self.marker in f.read():
+                        os.kill(pid, signal.SIGKILL)
+            except OSError:  # gone, or not ours to signal
                 pass
         self.log.close()
 
