@@ -46,6 +46,20 @@ def _start_time(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
+def runqueue_wait_ns(pid: int) -> int:
+    """Time every live thread of `pid` has spent runnable but waiting for a CPU (schedstat's second field), in
+    nanoseconds; -1 if unknown. On a busy machine this is the time other processes took from it."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+        total = 0
+        for tid in tids:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+    return total
+
+
 def _stat_cpu_ns(pid: int) -> int:
     fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) * _TICK_NS if fields else -1  # utime, stime
@@ -82,3 +96,38 @@ def _status_kb(pid: int, key: bytes) -> int:
     except OSError:
         pass
     return -1
+
+
+def pss_kb(pid: int) -> int:
+    """The process's proportional set size now (`Pss:` of smaps_rollup) in KiB, or -1 if unknown.
+
+    Each page shared by k processes counts 1/k in each, so the PSS of a set of processes adds up to the memory
+    they use together (forked workers sharing the interpreter's pages are not counted k times)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of `pid` (children, their children, ...), found through each process's parent id."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, frontier = [], [pid]
+    while frontier:
+        kids = children.get(frontier.pop(), [])
+        found.extend(kids)
+        frontier.extend(kids)
+    return found
