@@ -76,6 +76,9 @@ class ScriptedServer:
                     conn.close()
                     return
                 conn.sendall(reply)
+                if b"Connection: close" in reply:  # as a server that said so: read nothing more on it
+                    conn.close()
+                    return
         except OSError:
             return
 

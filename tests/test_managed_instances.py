@@ -24,7 +24,7 @@ def test_async_handler_holds_n_next_calls_on_n_connections_in_one_process():
         proc = subprocess.Popen(
             [sys.executable, "-m", "fastric", "mi_app.echo"],
             cwd=CONCURRENT,
-            env={**base_env(srv.address), "AWS_LAMBDA_MAX_CONCURRENCY": "5"},
+            env={**base_env(srv.address), "AWS_LAMBDA_MAX_CONCURRENCY": "5", "FASTRIC_WORKERS": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -96,3 +96,15 @@ def test_k_processes_share_n(tmp_path):
     assert len(children) == 2
     pids = {r.json()["pid"] for r in srv.requests if r.method == "POST"}
     assert pids <= {int(pid) for pid in children} and os.getpid() not in pids
+
+
+def test_fastric_workers_defaults_to_the_usable_vcpus_at_most_n(monkeypatch):
+    from fastric.runtime.workers import worker_processes
+
+    monkeypatch.delenv("FASTRIC_WORKERS", raising=False)
+    assert worker_processes(1000) == len(os.sched_getaffinity(0))
+    assert worker_processes(1) == 1
+    monkeypatch.setenv("FASTRIC_WORKERS", "3")
+    assert worker_processes(8) == 3 and worker_processes(2) == 2
+    monkeypatch.setenv("FASTRIC_WORKERS", "nonsense")
+    assert worker_processes(1000) == (os.cpu_count() or 1)

@@ -35,12 +35,12 @@ def test_every_configuration_of_one_n_gets_the_same_invocations_in_the_same_orde
 def test_the_plan_compares_at_n_then_scales_fastric_alone():
     configs = mi.plan(32, [64, 256])
     assert [(c.runtime, c.handler, c.n, c.workers) for c in configs] == [
-        ("fastric", "async_io", 32, None),
+        ("fastric", "async_io", 32, 1),
         ("awslambdaric", "sync_io", 32, None),
         ("fastric", "async_io", 32, 2),
         ("fastric", "sync_io", 32, None),
-        ("fastric", "async_io", 64, None),
-        ("fastric", "async_io", 256, None),
+        ("fastric", "async_io", 64, 1),
+        ("fastric", "async_io", 256, 1),
         ("fastric", "async_io", 256, 2),
     ]
     assert configs[1].command[1:] == ["-m", "awslambdaric", "mi_handlers.sync_io"]
@@ -55,7 +55,7 @@ def test_percentile_is_nearest_rank():
 
 def test_ratios_pair_runs_of_the_same_repeat_and_the_targets_use_them():
     results = mi.Results()
-    fastric, ric = mi.Config("fastric", "async_io", 4), mi.Config("awslambdaric", "sync_io", 4)
+    fastric, ric = mi.Config("fastric", "async_io", 4, workers=1), mi.Config("awslambdaric", "sync_io", 4)
     run = dict.fromkeys(
         ("p50_ms", "p99_ms", "added_p50_ms", "added_p99_ms", "processes", "cpu_ms_per_inv", "emulator_cpu_ms_per_inv"),
         1.0,
@@ -69,7 +69,7 @@ def test_ratios_pair_runs_of_the_same_repeat_and_the_targets_use_them():
     targets = mi.targets(results, 4)
     assert "| PSS, all N in flight at N=4 | <= 0.4× | 0.30× | yes |" in targets
     assert "| throughput at N=4 | >= 1.0× | 1.01× | yes |" in targets
-    assert "| fastric (async def) | 4 | 1 | 100.0/s | 1.01× |" in mi.table(results)
+    assert "| fastric (async def, FASTRIC_WORKERS=1) | 4 | 1 | 100.0/s | 1.01× |" in mi.table(results)
 
 
 def test_the_backend_service_answers_pipelined_requests_on_one_connection():

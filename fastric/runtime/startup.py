@@ -38,6 +38,8 @@ def run(handler_name: str) -> NoReturn:
     if concurrency is not None:
         from fastric.runtime.workers import run_workers
 
+        loop_module(False)  # imported once, before the fork: the workers share its pages (orjson, httptools)
+
         sys.exit(run_workers(int(concurrency), lambda plan: run_worker(address, handler_name, plan)))
     logs.setup()
     run_worker(address, handler_name)

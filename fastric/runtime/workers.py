@@ -1,7 +1,7 @@
 """Multi-concurrency (Lambda Managed Instances, `AWS_LAMBDA_MAX_CONCURRENCY=N`): the worker processes.
 
 Plain `def` handlers get awslambdaric 4.2.2's model: N forked workers, each importing the handler itself with
-its own keep-alive connection. `async def` handlers get K processes (`FASTRIC_WORKERS`, default 1) that each
+its own keep-alive connection. `async def` handlers get K processes (`FASTRIC_WORKERS`, default: the vCPUs) that each
 hold their share of the N invocations in flight on one uvloop loop (`concurrent.py`).
 
 Which one is known only once the handler is imported, so the first worker is forked alone: it imports the
@@ -48,12 +48,13 @@ Worker = Callable[[Callable[[bool], int]], None]  # runs one worker; given `plan
 
 
 def worker_processes(max_concurrency: int) -> int:
-    """K, the processes that share N invocations of an `async def` handler (`FASTRIC_WORKERS`, 1 to N; default 1)."""
+    """K, the processes that share N invocations of an `async def` handler: `FASTRIC_WORKERS`, else one per usable
+    vCPU (one loop uses at most one core); never more than N (README, "Lambda Managed Instances")."""
     value = os.environ.get("FASTRIC_WORKERS", "").strip()
     try:
-        wanted = int(value) if value else 1
-    except ValueError:
-        wanted = 1
+        wanted = int(value) if value else len(os.sched_getaffinity(0))
+    except (ValueError, AttributeError, OSError):
+        wanted = os.cpu_count() or 1
     return max(1, min(wanted, max_concurrency))
 
 

@@ -25,6 +25,7 @@ def invoke_all(emu, events, traces=None):
 
 
 def fastric_emulator(emulator, handler, concurrency, **env):
+    env.setdefault("FASTRIC_WORKERS", "1")  # one process, whatever this machine's vCPU count
     return emulator(
         "--concurrency", str(concurrency), "--task-root", str(FIXTURES), handler, cwd=FIXTURES, env=clean_env(**env)
     )
