@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
+import time
 
 import pytest
 from runtime_api import RuntimeAPIServer, run_client
@@ -95,9 +97,18 @@ class RawRuntimeAPI:
                     if answer is None:
                         conn.close()
                         return
+                    if answer.endswith(b"#slow"):  # one byte at a time
+                        for byte in answer[: -len(b"#slow")]:
+                            conn.sendall(bytes([byte]))
+                            time.sleep(0.001)
+                        continue
                     conn.sendall(answer)
                     if answer.endswith(b"#cut"):
                         conn.shutdown(socket.SHUT_RDWR)
+                        conn.close()
+                        return
+                    if answer.endswith(b"#reset"):  # an RST instead of a FIN
+                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                         conn.close()
                         return
                 else:
@@ -205,3 +216,19 @@ def test_header_legal_invocation_ids_are_echoed(handler):
         fastric(handler, srv)
     post = [r for r in srv.requests if r.method == "POST"][0]
     assert post.header("lambda-runtime-invocation-id") == "inv id/with%20odd chars"
+
+
+@pytest.mark.parametrize("handler", LOOPS)
+def test_a_response_arriving_one_byte_at_a_time_is_read_whole(handler):
+    with RawRuntimeAPI([next_answer(b"rid-slow") + b"#slow"]) as api:
+        fastric(handler, api)
+    assert posts(api) == ["POST /2018-06-01/runtime/invocation/rid-slow/response HTTP/1.1"]
+
+
+@pytest.mark.parametrize("handler", LOOPS)
+def test_a_reset_mid_body_is_logged_with_its_request_id(handler):
+    cut = next_answer(b"rid-reset", body=b'{"op": "echo", "padding": "' + b"x" * 1000 + b'"}')[:-500] + b"#reset"
+    with RawRuntimeAPI([cut, next_answer(b"rid-ok")]) as api:
+        run = fastric(handler, api)
+    assert b"(request id rid-reset)" in run.stdout
+    assert posts(api) == ["POST /2018-06-01/runtime/invocation/rid-ok/response HTTP/1.1"]
