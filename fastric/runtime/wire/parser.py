@@ -47,7 +47,7 @@ class ResponseParser:
     def __init__(self) -> None:
         from httptools import HttpResponseParser  # imported with the loop, not on the way to the first /next
 
-        self._parser = HttpResponseParser(_Callbacks(self))
+        self._parser = HttpResponseParser(self)  # httptools calls the on_* methods below
         _tolerate(self._parser)
         self._ready: deque[Response] = deque()
         self._headers: dict[bytes, bytes] = {}
@@ -91,27 +91,33 @@ class ResponseParser:
         value = self._headers.get(b"lambda-runtime-aws-request-id")
         return value.decode("utf-8", "replace") if value else None
 
-    # -- called by httptools (through _Callbacks) --
+    # -- called by httptools --
 
-    def _begin(self) -> None:
+    def on_message_begin(self) -> None:
         self._headers = {}
         self._body = []
         self._in_head = True
         self._open = False
 
-    def _header(self, name: bytes, value: bytes) -> None:
+    def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         if name not in self._headers:
             self._headers[name] = value
-        if b"\0" in value:  # the lenient mode that accepts obs-fold lets NUL through; refuse it
+        if 0 in value:  # a NUL: the lenient mode that accepts obs-fold lets it through; refuse it (int test: fast)
             raise _RefusedHeader(f"NUL in the value of header {name.decode('latin-1')}")
 
-    def _head_complete(self) -> None:
+    def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
         self._open = True
         headers = self._headers
         self._framed = b"content-length" in headers or b"transfer-encoding" in headers
+
+    def on_body(self, data: bytes) -> None:
+        self._body.append(data)
+
+    def on_message_complete(self) -> None:
+        self._complete(self._parser.should_keep_alive())
 
     def _complete(self, keep_alive: bool) -> None:
         self._open = False
@@ -139,16 +145,3 @@ def _tolerate(parser: object) -> None:
         )
     except (AttributeError, TypeError):  # an httptools without them: strict parsing
         pass
-
-
-class _Callbacks:
-    """The object httptools calls back; kept apart so the parser's own attributes stay private."""
-
-    __slots__ = ("on_message_begin", "on_header", "on_headers_complete", "on_body", "on_message_complete")
-
-    def __init__(self, parser: ResponseParser):
-        self.on_message_begin = parser._begin
-        self.on_header = parser._header
-        self.on_headers_complete = parser._head_complete
-        self.on_body = lambda data: parser._body.append(data)
-        self.on_message_complete = lambda: parser._complete(parser._parser.should_keep_alive())
