@@ -22,6 +22,8 @@ def test_ten_concurrent_invokes_are_queued_not_refused(emulator):
     assert len({r.json()["pid"] for r in responses}) == 1  # one bootstrap served them all
     # One at a time: the single-threaded probe answers /next only after the previous response, and each
     # START is followed by its own END before the next START.
+    # The last END line may reach stderr just after its response: wait for all ten.
+    emu.wait_for(lambda line: sum(x.startswith("END") for x in emu.stderr.splitlines()) >= 10 or None)
     starts_and_ends = [line.split()[0] for line in emu.stderr.splitlines() if line.startswith(("START", "END"))]
     assert starts_and_ends == ["START", "END"] * 10
 
