@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -98,6 +97,8 @@ def _read_client_context(value: str | dict) -> tuple[dict, ClientContext | None]
 
 
 def _parse_json(text: str, what: str) -> Any:
+    import json  # here, not at the top: only invocations that carry a client context or an identity need it
+
     try:
         return json.loads(text)
     except Exception as exc:

@@ -12,6 +12,7 @@ import _socket  # socket.py costs milliseconds at start-up and adds nothing here
 
 from fastric.runtime.logs import runtime_log
 from fastric.runtime.wire.parser import MalformedResponse, Response, ResponseParser
+from fastric.runtime.wire.plainparser import PlainResponseParser
 from fastric.runtime.wire.protocol import Request, split_address
 
 _RECV_SIZE = 65536  # below glibc's mmap threshold: a larger recv buffer costs an mmap/munmap per call
@@ -28,7 +29,7 @@ class ConnectionLost(Exception):
         self.cut_response = cut_response
 
 
-def lost_while_reading(parser: ResponseParser, reason: str) -> ConnectionLost:
+def lost_while_reading(parser: ResponseParser | PlainResponseParser, reason: str) -> ConnectionLost:
     """The ConnectionLost for a connection that ended while `parser` was reading."""
     if parser.in_progress:
         request_id = parser.partial_request_id()
@@ -40,7 +41,10 @@ def lost_while_reading(parser: ResponseParser, reason: str) -> ConnectionLost:
 def open_socket(address: str) -> _socket.socket:
     """A TCP connection (Nagle off) to the Runtime API at `host:port`; OSError if it cannot be opened."""
     host, port = split_address(address)
-    family, kind, proto, _, sockaddr = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)[0]
+    # An ASCII host goes as bytes: a str is encoded with the "idna" codec first, which costs milliseconds to import.
+    family, kind, proto, _, sockaddr = _socket.getaddrinfo(
+        host.encode("ascii") if host.isascii() else host, port, 0, _socket.SOCK_STREAM
+    )[0]
     sock = _socket.socket(family, kind, proto)
     try:
         sock.connect(sockaddr)
@@ -61,12 +65,22 @@ def note_retry(exc: ConnectionLost | MalformedResponse) -> None:
 
 
 class Connection:
-    """A blocking keep-alive connection to the Runtime API at `host:port`, opened lazily."""
+    """A blocking keep-alive connection to the Runtime API at `host:port`, opened lazily.
 
-    def __init__(self, address: str, sock: _socket.socket | None = None):
+    `plain`: responses are read with `PlainResponseParser` (the standard library; httptools only for a response
+    that is not in the plain form) until `leave_plain()`: start-up serves the first invocation so."""
+
+    def __init__(self, address: str, sock: _socket.socket | None = None, plain: bool = False):
         self.address = address
         self._sock = sock
-        self._parser = ResponseParser()
+        self._plain = plain
+        self._parser = self._new_parser()
+
+    def leave_plain(self) -> None:
+        """From now on read responses with `ResponseParser` (httptools), going on from where the plain one is."""
+        if self._plain:
+            self._plain = False
+            self._parser = self._parser.handed_over()  # type: ignore[union-attr]
 
     def request(self, request: Request, then: Request | None = None) -> Response:
         """Send `request` and return its response. `then` is sent right behind it in the same write (HTTP/1.1
@@ -123,15 +137,32 @@ class Connection:
             else:
                 parser.feed(data)
             response = parser.next_response()
+            if response is None and parser.body_room() is not None:
+                self._receive_body(sock, parser)  # a large body goes straight into its buffer
+                response = parser.next_response()
         if not response.keep_alive:
             self.close()  # a request pipelined behind this one is then sent again by response_to
         return response
+
+    @staticmethod
+    def _receive_body(sock: _socket.socket, parser: ResponseParser | PlainResponseParser) -> None:
+        """Receive the rest of the large body the parser has open into its buffer (`recv_into`, no copy)."""
+        room = parser.body_room()
+        while room is not None:
+            try:
+                count = sock.recv_into(room)
+            except OSError as exc:
+                raise lost_while_reading(parser, str(exc)) from None
+            if not count:
+                raise lost_while_reading(parser, "end of stream")
+            parser.body_received(count)
+            room = parser.body_room()
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        self._parser = ResponseParser()
+        self._parser = self._new_parser()
 
     def detach(self) -> _socket.socket | None:
         """Hand the open socket over (to the asyncio transport); this connection forgets it."""
@@ -147,5 +178,8 @@ class Connection:
             sock = open_socket(self.address)
         except OSError as exc:
             raise ConnectionLost(f"cannot connect to {self.address}: {exc}") from None
-        self._parser = ResponseParser()
+        self._parser = self._new_parser()
         return sock
+
+    def _new_parser(self) -> ResponseParser | PlainResponseParser:
+        return PlainResponseParser() if self._plain else ResponseParser()
