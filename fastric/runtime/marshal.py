@@ -159,6 +159,8 @@ def _decode_cold(body: bytes | bytearray) -> Any:
 
 def encode_result(result: Any) -> tuple[bytes, bytes]:
     """The response body and its content type for a handler's return value."""
+    if result is None:  # what most handlers return
+        return b"null", JSON
     if isinstance(result, bytes):
         return result, UNKNOWN
     try:

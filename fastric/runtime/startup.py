@@ -91,13 +91,12 @@ def run_plain_first(address: str, requests: Requests, handler: Callable) -> int:
     from fastric.runtime.first import serve_first
 
     sock = send_first_next(address, requests.next[0])
-    connection = Connection(address, sock, plain=True)
+    connection = Connection(address, sock)
     try:
         serve_first(connection, requests, handler, sock is not None)
     except Stop as stop:
         return stop.code
     loop = loop_module(False)  # the hot path: after the first response, before the next /next
-    connection.leave_plain()
     return loop.run(connection, requests, handler, False)
 
 

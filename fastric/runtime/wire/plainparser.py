@@ -28,11 +28,11 @@ LARGE_BODY = 1 << 16  # bodies this large are received in place (below: one slic
 # and obs-text (no other control character, no DEL). `bytes.translate(None, allowed)` leaves what is not allowed.
 _TOKEN = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _VALUE = bytes([0x09, *range(0x20, 0x7F), *range(0x80, 0x100)])
-_HEAD = _VALUE + b"\r\n"
 _STATUS_PREFIX = b"HTTP/1.1 "
 _DIGITS = b"0123456789"
 _NO_BODY_STATUSES = (204, 304)  # the body rules of these (and of 1xx) are left to httptools
 _FRAMING = (b"transfer-encoding", b"connection", b"proxy-connection", b"upgrade")
+_CRLF = b"\r\n"
 
 
 class PlainResponseParser:
@@ -56,6 +56,10 @@ class PlainResponseParser:
             return
         if self._body is not None:
             data = self._fill(data)
+            if not data:
+                return
+        elif not self._data and data.__class__ is bytes:  # the usual case: whole responses, nothing before them
+            data = self._take_whole(data)
             if not data:
                 return
         self._data = self._data + data if self._data else bytes(data)
@@ -106,25 +110,26 @@ class PlainResponseParser:
             return None
         return value.decode("utf-8", "replace") if value else None
 
-    def handed_over(self) -> ResponseParser:
-        """A `ResponseParser` that goes on from here (what this parser has read and not given out yet)."""
-        from fastric.runtime.wire.parser import ResponseParser
-
-        if self._delegate is None:
-            if self._body is not None:
-                raise RuntimeError("a response body is being received in place")
-            self._delegate = ResponseParser()
-            self._delegate._ready.extend(self._ready)
-            self._ready = []
-            data, self._data = self._data, b""
-            self._head = self._length = None
-            self._delegate.feed(data)
-        elif self._ready:
-            self._delegate._ready.extendleft(reversed(self._ready))
-            self._ready = []
-        return self._delegate
-
     # -- inside --
+
+    def _take_whole(self, data: bytes) -> bytes:
+        """Take the whole plain responses `data` begins with; the bytes after them."""
+        offset, size, ready = 0, len(data), self._ready
+        while True:
+            end = data.find(b"\r\n\r\n", offset)
+            if end <= offset or data[offset] in _CRLF:
+                break
+            head = _plain_head(data, end, offset)
+            if head is None:
+                break
+            status, headers, start, length = head
+            if size - start < length:
+                break
+            offset = start + length
+            ready.append(Response(status, headers, data[start:offset]))
+            if offset == size:
+                return b""
+        return data[offset:] if offset else data
 
     def _parse(self) -> None:
         while self._data:
@@ -232,29 +237,47 @@ class PlainResponseParser:
         self._delegate.feed(data)
 
 
-def _plain_head(data: bytes, end: int) -> tuple[int, dict[bytes, bytes], int, int] | None:
-    """(status, headers, body start, body length) for the complete head `data[:end]`, or None if not plain."""
-    head = data[:end]
-    lines = head.split(b"\r\n")
-    if head.translate(None, _HEAD) or head.count(b"\r") != len(lines) - 1 or head.count(b"\n") != len(lines) - 1:
-        return None  # a byte no plain head holds, or a CR or LF alone
-    status = lines[0]
-    if len(status) < 12 or not _status_line_ok(status) or end + 4 > HEAD_LIMIT:
+def _plain_head(data: bytes, end: int, start: int = 0) -> tuple[int, dict[bytes, bytes], int, int] | None:
+    """(status, headers, body start, body length) for the complete head `data[start:end]`, or None if not plain."""
+    lines = data[start:end].split(b"\r\n")
+    status = _STATUS_LINES.get(lines[0])
+    if status is None:
+        line = lines[0]
+        if len(line) < 12 or not _status_line_ok(line):
+            return None
+        status = int(line[9:12])
+    if end - start + 4 > HEAD_LIMIT:
         return None
     headers: dict[bytes, bytes] = {}
+    known = _LINES
     for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name.translate(None, _TOKEN):
-            return None
-        name = name.lower()
+        header = known.get(line)
+        if header is None:
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name.translate(None, _TOKEN) or value.translate(None, _VALUE):
+                return None  # (a CR or LF alone is not a _VALUE byte either)
+            header = name.lower(), value.lstrip(b" \t")
+            if header[0] in _FRAMING:
+                return None  # what these mean (and when httptools refuses their values) is httptools' to say
+            if len(known) >= _KNOWN_LINES:
+                known.clear()
+            known[line] = header
+        name, value = header
         if name not in headers:
-            headers[name] = value.lstrip(b" \t")
+            headers[name] = value
         elif name == b"content-length":
             return None
     length = headers.get(b"content-length")
-    if length is None or not length.isdigit() or len(length) > 15 or any(name in headers for name in _FRAMING):
-        return None  # unframed (read to the connection's end), or framed otherwise: httptools' to read
-    return int(status[9:12]), headers, end + 4, int(length)
+    if length is None or not length.isdigit() or len(length) > 15:
+        return None  # unframed (read to the connection's end), or an odd length: httptools' to read
+    return status, headers, end + 4, int(length)
+
+
+# Lines seen in plain heads, as (lowercased name, value): most lines of a Runtime API's responses repeat (content
+# type and length, function ARN, Date within a second), so each is checked once; a bounded dict, emptied when full.
+_LINES: dict[bytes, tuple[bytes, bytes]] = {}
+_KNOWN_LINES = 64
+_STATUS_LINES = {b"HTTP/1.1 200 OK": 200, b"HTTP/1.1 202 Accepted": 202}
 
 
 def _status_line_ok(part: bytes) -> bool:
