@@ -10,24 +10,11 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_parser import ACCEPTED, CHUNKED, NEXT
 
 from fastric.runtime.wire.parser import MalformedResponse, ResponseParser
 from fastric.runtime.wire.plainparser import LARGE_BODY, PlainResponseParser
 
-NEXT = (
-    b"HTTP/1.1 200 OK\r\n"
-    b"Content-Type: application/json\r\n"
-    b"Lambda-Runtime-Aws-Request-Id: rid-1\r\n"
-    b"lambda-runtime-aws-request-id: second-ignored\r\n"
-    b"Lambda-Runtime-Deadline-Ms: 1542409706888\r\n"
-    b"Lambda-Runtime-Trace-Id: Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1\r\n"
-    b"Date: Sat, 28 Nov 2026 10:00:00 GMT\r\n"
-    b"Content-Length: 13\r\n"
-    b"\r\n"
-    b'{"hello":"x"}'
-)
-ACCEPTED = b'HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"status":"OK"}\n'
-CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 CLOSE = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
 UNFRAMED = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"

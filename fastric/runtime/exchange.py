@@ -60,6 +60,11 @@ def start(invocation: Invocation) -> LambdaContext:
         os.environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
     elif "_X_AMZN_TRACE_ID" in os.environ:
         del os.environ["_X_AMZN_TRACE_ID"]
+    return context_of(invocation)
+
+
+def context_of(invocation: Invocation) -> LambdaContext:
+    """The context the handler receives for `invocation`."""
     return LambdaContext(
         invocation.request_id,
         invocation.client_context,
