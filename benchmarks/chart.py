@@ -29,9 +29,11 @@ def write_chart(results: Results, clients: list[str], scenarios: list[str], path
     )
     _ratio_bars(throughput, results, clients, measured, "throughput", "throughput\n(× awslambdaric, higher is better)")
     _cold_bars(cold, results, clients)
+    handles, labels = cold.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=len(clients), frameon=False)
     if title:
-        figure.suptitle(title, fontsize=9, color="#555555", y=0.02, va="bottom")
-    figure.tight_layout(rect=(0, 0.05 if title else 0, 1, 1))
+        figure.suptitle(title, fontsize=8, color="#555555", y=0.01, va="bottom")
+    figure.tight_layout(rect=(0, 0.04 if title else 0, 1, 0.93))
     figure.savefig(path, metadata={"Date": None} if path.endswith(".svg") else None)
     plt.close(figure)
 
@@ -45,9 +47,8 @@ def _ratio_bars(axes, results: Results, clients: list[str], scenarios: list[str]
         axes.bar_label(bars, [f"{r:.2g}" for r in ratios], fontsize=7, padding=1)
     axes.axhline(1.0, color="#555555", linewidth=0.8)
     axes.set_yscale("log")
-    axes.set_xticks(range(len(scenarios)), scenarios)
+    axes.set_xticks(range(len(scenarios)), scenarios, rotation=25, ha="right")
     axes.set_title(label)
-    axes.legend(frameon=False, fontsize=8)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
 
@@ -63,6 +64,5 @@ def _cold_bars(axes, results: Results, clients: list[str]) -> None:
     axes.set_xticks(range(len(metrics)), [label for _, label in metrics])
     axes.set_ylabel("ms after spawn")
     axes.set_title("cold start, no-op handler\n(milliseconds, lower is better)")
-    axes.legend(frameon=False, fontsize=8)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
