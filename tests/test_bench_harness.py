@@ -253,7 +253,7 @@ def test_compare_table_reports_ratios_against_awslambdaric():
             "tiny",
             "fastric",
             {
-                "cpu_us": 40.0,
+                "cpu_us": 25.0,
                 "throughput": 2500.0,
                 "p50_us": 50.0,
                 "p99_us": 90.0,
@@ -266,9 +266,9 @@ def test_compare_table_reports_ratios_against_awslambdaric():
         )
     table = compare.markdown(results, ["fastric", "awslambdaric"], [scenario("tiny")])
     row = next(line for line in table.splitlines() if line.startswith("| tiny | fastric"))
-    assert "40.0 µs | 0.40×" in row and "2,500/s | 2.50×" in row
+    assert "25.0 µs | 0.25×" in row and "2,500/s | 2.50×" in row
     target = next(line for line in table.splitlines() if line.startswith("| tiny: client CPU"))
-    assert "0.40×" in target and "| yes |" in target
+    assert "0.25×" in target and "| yes |" in target
     rss = next(line for line in table.splitlines() if line.startswith("| peak RSS"))
     assert "1.50×" in rss and "**no**" in rss
     json.dumps(results.samples)  # the --json output is plain data
@@ -316,3 +316,15 @@ def test_compare_cold_start_table_shows_every_ratio_the_targets_quote():
     for label in ("cold start: spawn to first /next", "cold start: spawn to first response"):
         target = next(line for line in lines if label in line)
         assert target.split("|")[3].strip() in row  # the target's ratio can be read off the cold-start row
+
+
+def test_compare_writes_the_chart(tmp_path):
+    pytest.importorskip("matplotlib")
+    results = compare.Results()
+    for client, cpu, first_response in (("awslambdaric", 100.0, 40.0), ("fastric", 30.0, 25.0), ("plain", 250.0, 60.0)):
+        results.add("tiny", client, {"cpu_us": cpu, "throughput": 100_000 / cpu})
+        results.add("cold", client, {"to_first_next_ms": first_response - 1, "to_first_response_ms": first_response})
+    path = tmp_path / "chart.svg"
+    compare.write_chart_or_say_why(results, ["fastric", "awslambdaric", "plain"], [scenario("tiny")], str(path), "x")
+    svg = path.read_text()
+    assert svg.startswith("<?xml") and "fastric" in svg and "to first response" in svg and "0.3" in svg

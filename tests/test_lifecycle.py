@@ -283,4 +283,6 @@ def test_with_invocations_in_flight_at_once_work_runs_after_its_own_response():
 def test_invocations_without_after_response_work_keep_pipelining(loop):
     srv, _ = run_to_end(f"after.{loop}", {"op": "none"}, {"op": "none"})
     posts = [r for r in srv.requests if r.method == "POST"]
-    assert posts[0].buffered_after > 0  # the next GET /next came in the POST's write
+    # the next GET /next came in the POST's write (not behind a plain handler's first POST: start-up posts that
+    # one alone, before it imports the hot path)
+    assert posts[1].buffered_after > 0

@@ -26,9 +26,10 @@ import uvloop
 
 from fastric.runtime import logs
 from fastric.runtime.aioloop import AsyncRuntimeClient, answer
-from fastric.runtime.context import LambdaContext
+from fastric.runtime.exchange import context_of
 from fastric.runtime.lifecycle import own_work, run_after_response_async
-from fastric.runtime.steps import Stop, event_and_context
+from fastric.runtime.marshal import decode_event
+from fastric.runtime.steps import Stop
 from fastric.runtime.streaming import for_async_loop
 from fastric.runtime.wire.protocol import Invocation, Requests
 
@@ -36,6 +37,8 @@ TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
+
+    from fastric.runtime.context import LambdaContext
 
 TRACE_ID = "_X_AMZN_TRACE_ID"
 NEXT_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.6)  # seconds between attempts at a failed /next, then the worker ends
@@ -83,7 +86,8 @@ def begin(invocation: Invocation) -> tuple[Any, LambdaContext]:
     """`steps.begin` for concurrent invocations: the ids and the trace id are set for this Task only."""
     logs.set_request(invocation.request_id, invocation.tenant_id)
     _trace_id.set(invocation.trace_id)
-    return event_and_context(invocation)
+    context = context_of(invocation)
+    return decode_event(invocation.body, invocation.content_type), context
 
 
 def run(address: str, requests: Requests, handler: Callable, in_flight: int) -> int:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import traceback
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
+    import traceback
     from types import TracebackType
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # the fastric package
@@ -35,6 +35,8 @@ def error_document(message: str, error_type: str, request_id: str, stack: list[s
 
 def _user_frames(tb: TracebackType | None) -> list[traceback.FrameSummary]:
     """The traceback's frames without fastric's own leading frames (all of them if every frame is fastric's)."""
+    import traceback  # here, not at the top: only errors need it, and it costs milliseconds at start-up
+
     frames = traceback.extract_tb(tb)
     for index, frame in enumerate(frames):
         if not frame.filename.startswith(_PACKAGE_DIR):
@@ -45,6 +47,8 @@ def _user_frames(tb: TracebackType | None) -> list[traceback.FrameSummary]:
 def format_frames(frames: list[traceback.FrameSummary]) -> list[str]:
     """`traceback.format_list` over the frames without their column positions, as awslambdaric formats them: no
     caret lines."""
+    import traceback
+
     return traceback.format_list(
         [traceback.FrameSummary(f.filename, f.lineno, f.name, lookup_line=False, line=f.line) for f in frames]
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from itertools import compress
 
 import orjson
 
@@ -33,31 +34,76 @@ _DecodeError = orjson.JSONDecodeError
 # -- decoding -----------------------------------------------------------------------------------------
 
 
-def decode_event(body: bytes, content_type: str | None) -> Any:
-    """The event the handler receives: JSON-decoded for `application/json` (or no content type), else the bytes."""
+def decode_event(body: bytes | bytearray, content_type: str | None) -> Any:
+    """The event the handler receives: JSON-decoded for `application/json` (or no content type), else the bytes.
+
+    `body` is a bytearray when it was received in place (large events)."""
     if content_type is not None and content_type != "application/json":
-        return body
-    if not _may_hold_big_integer(body):
-        if len(body) < _LARGE_EVENT:
+        return body if body.__class__ is bytes else bytes(body)
+    if len(body) < _LARGE_EVENT:
+        if not _may_hold_big_integer(body):
             try:
                 return _loads(body)
             except _DecodeError:
                 pass
-        else:
-            # orjson builds no reference cycles: the collections its allocations would trigger are wasted
-            paused = gc.isenabled()
-            gc.disable()
-            try:
-                return _loads(body)
-            except _DecodeError:
-                pass
-            finally:
-                if paused:
-                    gc.enable()
-    return _decode_cold(body)
+        return _decode_cold(body)
+    # A large event is decoded first and checked after: an integer beyond 64 bits becomes a float outside
+    # [-2**63, 2**64) in orjson's result, and walking the result costs less than scanning every byte; only an
+    # event holding such a float gets the byte scan, and if that finds an integer, the exact decoding.
+    # orjson builds no reference cycles: the collections its allocations would trigger are wasted.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        event = _loads(body)
+    except _DecodeError:
+        return _decode_cold(body)
+    finally:
+        if paused:
+            gc.enable()
+    if _holds_float_beyond_integers(event) and _may_hold_big_integer(body):
+        return _decode_cold(body)
+    return event
 
 
 _LARGE_EVENT = 1 << 16
+_INT_LOW, _INT_HIGH = -(2**63), 2**64  # orjson's integers; beyond them it decodes an integer as a float
+_LONG = 32  # arrays longer than this are sorted by type first (at C speed), not walked item by item
+_is_container = frozenset((dict, list)).__contains__
+_NUMBERS = frozenset((int, float, bool))
+
+
+def _holds_float_beyond_integers(event: Any, _type: Any = type, _str: Any = str, _dict: Any = dict) -> bool:
+    """Whether orjson's result holds a float outside [-2**63, 2**64), which an integer token may have become.
+
+    (Builtins as default arguments: local lookups, in a loop that visits every value of a large event.)"""
+    if not _is_container(_type(event)):
+        return _type(event) is float and not _INT_LOW < event < _INT_HIGH
+    stack = [event]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        items = pop()
+        if _type(items) is _dict:
+            items = items.values()
+        elif len(items) > _LONG:  # a long array: its items sorted by type at C speed
+            types = set(map(_type, items))
+            if float in types:
+                if types <= _NUMBERS:
+                    if min(items) <= _INT_LOW or max(items) >= _INT_HIGH:
+                        return True
+                elif any(_type(item) is float and not _INT_LOW < item < _INT_HIGH for item in items):
+                    return True
+            if _dict in types or list in types:
+                extend(compress(items, map(_is_container, map(_type, items))))
+            continue
+        for item in items:
+            cls = _type(item)
+            if cls is _str:
+                continue
+            if cls is _dict or cls is list:
+                push(item)
+            elif cls is float and not _INT_LOW < item < _INT_HIGH:
+                return True
+    return False
 
 
 # Digits become "0", what may end a number token becomes ",", anything else "q": a number token of 19 or more
@@ -69,7 +115,7 @@ _LONG_NUMBER = _NINETEEN_DIGITS + b","
 _WHITESPACE_BYTES = frozenset(b" \t\r\n")
 
 
-def _may_hold_big_integer(body: bytes) -> bool:
+def _may_hold_big_integer(body: bytes | bytearray) -> bool:
     """Whether `body` may hold an integer outside orjson's range [-2**63, 2**64), which orjson would decode as a
     float. Conservative: a false positive only costs a slower, still exact, decode."""
     marks = body.translate(_NUMBER_MARKS)
@@ -81,7 +127,7 @@ def _may_hold_big_integer(body: bytes) -> bool:
     return marks.endswith(_NINETEEN_DIGITS) and _starts_big_integer(body, marks, len(marks))
 
 
-def _starts_big_integer(body: bytes, marks: bytes, end: int) -> bool:
+def _starts_big_integer(body: bytes | bytearray, marks: bytes | bytearray, end: int) -> bool:
     """Whether the digit run ending at `end` is an integer token beyond 64 bits (or may be)."""
     start = max(marks.rfind(b"q", 0, end), marks.rfind(b",", 0, end)) + 1
     lead = start - 1
@@ -98,7 +144,7 @@ def _starts_big_integer(body: bytes, marks: bytes, end: int) -> bool:
     return body[lead] == 0x3A and lead > 0 and body[lead - 1] in b'" \t\r\n'
 
 
-def _decode_cold(body: bytes) -> Any:
+def _decode_cold(body: bytes | bytearray) -> Any:
     """What orjson refused (or may misread): simplejson's value, or the UnmarshalError with its message."""
     from fastric.runtime.compat import jsonvalues
 
@@ -113,6 +159,8 @@ def _decode_cold(body: bytes) -> Any:
 
 def encode_result(result: Any) -> tuple[bytes, bytes]:
     """The response body and its content type for a handler's return value."""
+    if result is None:  # what most handlers return
+        return b"null", JSON
     if isinstance(result, bytes):
         return result, UNKNOWN
     try:

@@ -1,22 +1,27 @@
-"""Start-up: everything up to the first `/next`, kept light so that the function's init ends early.
+"""Start-up: everything up to the first response, kept light so that a cold start ends early.
 
 Init is: logging set-up, the handler import, the internal extension when the function asked for SIGTERM
-(`shutdown.py`), then the first `GET /next`. The loop is chosen here, once:
-`loop.py` for plain `def` handlers, `aioloop.py` for `async def` ones. The first `/next` goes out on a plain
-socket while the chosen loop's modules (orjson, httptools; uvloop for `async def`) are imported on a
-background thread; the loop then takes the socket, and the response pending on it, over when that import is
-done. Init failures and SnapStart import what they need in line.
+(`shutdown.py`), then the first `GET /next`, on a plain socket. The loop is chosen here, once: `loop.py` for
+plain `def` handlers, `aioloop.py` for `async def` ones.
+
+A plain `def` handler's first invocation is served on the standard library (`first.py`): the hot path (orjson,
+httptools, the loop) is imported after its response is posted and before the next `/next`. For `async def`
+handlers (and streaming ones), the chosen loop's modules are imported on a background thread while the first
+`/next` is outstanding, and the loop takes the socket, and the response pending on it, over when that import is
+done. Nothing on the way to the first `/next` imports `logging`, `re`, `typing` or `socket.py` (see the module
+docstrings of `logs`, `protocol` and `connection`). Init failures and SnapStart import what they need in line.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
 from _signal import SIGTERM, getsignal
 
 from fastric.runtime import lifecycle, logs
+from fastric.runtime.exchange import Stop
 from fastric.runtime.handler import add_task_root_to_path, is_async_handler, load_handler
+from fastric.runtime.streaming import content_type_of
 from fastric.runtime.wire.connection import Connection, ConnectionLost, open_socket
 from fastric.runtime.wire.protocol import Requests, outcome
 
@@ -57,6 +62,7 @@ def run_worker(address: str, handler_name: str, plan: Callable[[bool], int] | No
         handler = load_handler(handler_name)
     except Exception as exc:
         sys.exit(report_init_error(address, requests, exc))
+    logs.settle()
     is_async = is_async_handler(handler)
     prepare_shutdown(address)  # before any worker's first /next: Lambda closes extension registration then
     if plan is not None:
@@ -71,11 +77,29 @@ def run_worker(address: str, handler_name: str, plan: Callable[[bool], int] | No
         connection = Connection(address)
         run_snapstart_hooks(connection, requests)
         sys.exit(loop_module(is_async).run(connection, requests, handler, False))
+    if not is_async and content_type_of(handler) is None:
+        sys.exit(run_plain_first(address, requests, handler))
+    import threading
+
     importer = threading.Thread(target=_import, args=(is_async,), name="fastric-import", daemon=True)
     importer.start()
     sock = send_first_next(address, requests.next[0])
     importer.join()
     sys.exit(loop_module(is_async).run(Connection(address, sock), requests, handler, sock is not None))
+
+
+def run_plain_first(address: str, requests: Requests, handler: Callable) -> int:
+    """A plain `def` handler: the first invocation on the standard library, then the loop; the exit code."""
+    from fastric.runtime.first import serve_first
+
+    sock = send_first_next(address, requests.next[0])
+    connection = Connection(address, sock)
+    try:
+        serve_first(connection, requests, handler, sock is not None)
+    except Stop as stop:
+        return stop.code
+    loop = loop_module(False)  # the hot path: after the first response, before the next /next
+    return loop.run(connection, requests, handler, False)
 
 
 def prepare_shutdown(address: str) -> None:

@@ -44,7 +44,7 @@ def _reject_constant(name: str) -> Any:
 _STDLIB_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def decode_like_simplejson(body: bytes) -> Any:
+def decode_like_simplejson(body: bytes | bytearray) -> Any:
     """`simplejson.loads(body)`: the value, or ValueError with simplejson's message."""
     try:
         text = str(body, "utf-8")

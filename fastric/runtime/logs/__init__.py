@@ -16,27 +16,21 @@ warning AWS_EXECUTION_ENV, LAMBDA_DISABLE_PREVIEW_WARN, AWS_REGION.
 
 The pieces, one job each: `frames` (telemetry frame encoding), `sinks` (stdout or the telemetry fd), `formatters`
 (root handler, filter, TEXT/JSON formatters), `streams` (unbuffered stdout/stderr), `messages` (the runtime's own
-lines), `logstate` (the one state object, `logs.state`: what `setup()` decided and the current ids).
+lines), `logstate` (the one state object, `logs.state`: what `setup()` decided and the current ids), `onimport`
+(configuring the root logger when `logging` is first imported).
+
+`logging` is not imported here: `setup()` configures the root logger at once if `logging` is imported already,
+else the moment anything imports it (`onimport.py`), before that import returns, so the function's code never
+sees the root logger unconfigured and a function that never logs never loads it. The names of `formatters`
+(which subclass `logging` classes) are imported from this package on first use.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
-from fastric.runtime.logs.formatters import (
-    JSON_DATE_FORMAT,
-    TEXT_DATE_FORMAT,
-    TEXT_FORMAT,
-    JsonFormatter,
-    LambdaLoggerFilter,
-    LambdaLoggerHandler,
-    LambdaLoggerHandlerWithFrameType,
-    configure_logging,
-    parse_log_format,
-    parse_log_level,
-)
+from fastric.runtime.logs import onimport
 from fastric.runtime.logs.frames import (
     DEFAULT_FRAME_TYPE,
     JSON_FRAME_TYPES,
@@ -46,8 +40,17 @@ from fastric.runtime.logs.frames import (
     level_bucket,
     write_all,
 )
-from fastric.runtime.logs.logstate import LogState, TaskLocalLogState, make_ids_task_local, state
+from fastric.runtime.logs.logstate import (
+    LogState,
+    TaskLocalLogState,
+    make_ids_task_local,
+    parse_log_format,
+    parse_log_level,
+    state,
+)
 from fastric.runtime.logs.messages import (
+    JSON_DATE_FORMAT,
+    TEXT_DATE_FORMAT,
     UNHANDLED_INIT_WARNING,
     is_preview_runtime,
     json_error_line,
@@ -55,8 +58,32 @@ from fastric.runtime.logs.messages import (
     runtime_line,
     text_error_lines,
 )
+from fastric.runtime.logs.onimport import after_import
 from fastric.runtime.logs.sinks import FramedTelemetryLogSink, LogSink, StandardLogSink, create_log_sink
 from fastric.runtime.logs.streams import Unbuffered, unbuffered
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
+if TYPE_CHECKING:
+    from fastric.runtime.logs.formatters import (
+        TEXT_FORMAT,
+        JsonFormatter,
+        LambdaLoggerFilter,
+        LambdaLoggerHandler,
+        LambdaLoggerHandlerWithFrameType,
+        configure_logging,
+    )
+
+_FORMATTER_NAMES = frozenset(
+    (
+        "TEXT_FORMAT",
+        "JsonFormatter",
+        "LambdaLoggerFilter",
+        "LambdaLoggerHandler",
+        "LambdaLoggerHandlerWithFrameType",
+        "configure_logging",
+    )
+)
+_ERROR = 40  # logging.ERROR
 
 __all__ = [
     "DEFAULT_FRAME_TYPE",
@@ -90,6 +117,7 @@ __all__ = [
     "preview_runtime_warning",
     "runtime_log",
     "set_request",
+    "settle",
     "setup",
     "state",
     "text_error_lines",
@@ -101,25 +129,42 @@ __all__ = [
 
 
 def setup() -> None:
-    """Make stdout/stderr unbuffered, create the sink, configure the root logger, log the preview warning."""
+    """Make stdout/stderr unbuffered, create the sink, configure the root logger (now, or when `logging` is first
+    imported), log the preview warning."""
     sys.stdout = unbuffered(sys.stdout)
     sys.stderr = unbuffered(sys.stderr)
     environ = os.environ
     state.json_format = json_format = parse_log_format(environ.get("AWS_LAMBDA_LOG_FORMAT"))
     state.milliseconds = (environ.get("AWS_LAMBDA_LOG_TIMESTAMP_PRECISION") or "").lower() == "milliseconds"
-    state.sink = create_log_sink((JSON_FRAME_TYPES if json_format else TEXT_FRAME_TYPES)[logging.ERROR])
+    state.log_level = parse_log_level(environ.get("AWS_LAMBDA_LOG_LEVEL"))
+    state.sink = create_log_sink((JSON_FRAME_TYPES if json_format else TEXT_FRAME_TYPES)[_ERROR])
+    after_import("logging", configure_root_logger)
+    warn_preview_runtime()
+
+
+def configure_root_logger() -> None:
+    """Install the root handler `setup()` decided on (replacing the one a previous `setup()` installed)."""
+    import logging
+
+    from fastric.runtime.logs.formatters import configure_logging
+
     if state.root_handler is not None:  # set up twice in one process: replace, never duplicate
         logging.getLogger().removeHandler(state.root_handler)
-    state.root_handler = configure_logging(
-        json_format, parse_log_level(environ.get("AWS_LAMBDA_LOG_LEVEL")), state.sink, state.milliseconds
-    )
-    warn_preview_runtime()
+    state.root_handler = configure_logging(state.json_format, state.log_level, state.sink, state.milliseconds)
+
+
+def settle() -> None:
+    """After the handler's import: if `logging` was imported past the watch (a finder of the function's own in
+    front of it), configure the root logger now."""
+    onimport.catch_up("logging")
 
 
 def emit_worker_pool_event(worker_count: int) -> None:
     """Multi-concurrency parent, before forking: set up, log awslambdaric's DEBUG worker-pool event, then drop the
     root handlers and close the telemetry fd (the workers' records go unframed to stdout)."""
     setup()
+    import logging  # the root logger is configured as it is imported
+
     root = logging.getLogger()
     root.debug(
         {
@@ -158,17 +203,25 @@ def log_error(document: dict) -> None:
 
 def warn_unhandled_init() -> None:
     """The LAMBDA_WARNING logged before an init error's block (through logging: level-filtered and formatted)."""
+    import logging
+
     logging.warning(UNHANDLED_INIT_WARNING)
 
 
 def warn_preview_runtime() -> None:
     """Log the preview warning when `AWS_EXECUTION_ENV` names a preview runtime, unless disabled."""
     if is_preview_runtime():
+        import logging
+
         logging.warning(preview_runtime_warning())
 
 
 def context_log(message: str) -> None:
     """`LambdaContext.log`: through the first root handler that has a sink (an untyped frame), else to stdout."""
+    logging = sys.modules.get("logging")
+    if logging is None:  # nothing imported logging yet: after setup(), the root handler would be its, on state.sink
+        (state.sink.log if onimport.pending("logging") else sys.stdout.write)(message)
+        return
     for handler in logging.getLogger().handlers:
         if hasattr(handler, "log_sink"):
             handler.log_sink.log(message)
@@ -179,3 +232,12 @@ def context_log(message: str) -> None:
 def runtime_log(message: str) -> None:
     """`[ERROR] [<epoch ms>] LAMBDA_RUNTIME <message>` raw on fd 1, bypassing sys.stdout and the telemetry fd."""
     write_all(1, runtime_line(message))
+
+
+def __getattr__(name: str) -> object:
+    """The names of `formatters`, imported on first use (it imports `logging`)."""
+    if name not in _FORMATTER_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from fastric.runtime.logs import formatters
+
+    return getattr(formatters, name)

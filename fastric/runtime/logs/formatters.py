@@ -13,14 +13,13 @@ import traceback
 
 from fastric.runtime.logs.frames import JSON_FRAME_TYPES, TEXT_FRAME_TYPES, level_bucket
 from fastric.runtime.logs.logstate import state
+from fastric.runtime.logs.messages import JSON_DATE_FORMAT, TEXT_DATE_FORMAT
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
     from fastric.runtime.logs.sinks import LogSink
 
 TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
-TEXT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
-JSON_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class LambdaLoggerFilter(logging.Filter):
@@ -132,18 +131,6 @@ class JsonFormatter(logging.Formatter):
             if key not in _RESERVED_FIELDS and key not in result:
                 result[key] = value
         return self._encode({key: value for key, value in result.items() if value is not None}) + "\n"
-
-
-def parse_log_format(value: str | None) -> bool:
-    """True for JSON (`AWS_LAMBDA_LOG_FORMAT`, case-insensitive); anything else is TEXT."""
-    return value is not None and value.upper() == "JSON"
-
-
-def parse_log_level(value: str | None) -> str:
-    """`AWS_LAMBDA_LOG_LEVEL` as awslambdaric reads it: unset → "", exactly "TRACE" → "DEBUG", else upper-cased."""
-    if value is None:
-        return ""
-    return "DEBUG" if value == "TRACE" else value.upper()
 
 
 def configure_logging(json_format: bool, log_level: str, sink: LogSink, milliseconds: bool = False) -> logging.Handler:

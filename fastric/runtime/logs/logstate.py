@@ -26,12 +26,13 @@ if TYPE_CHECKING:
 class LogState:
     """What `setup()` decided (sink, format, timestamp precision, the root handler) and the current ids."""
 
-    __slots__ = ("sink", "json_format", "milliseconds", "root_handler", "request_id", "tenant_id")
+    __slots__ = ("sink", "json_format", "milliseconds", "log_level", "root_handler", "request_id", "tenant_id")
 
     def __init__(self) -> None:
         self.sink: LogSink = StandardLogSink()
         self.json_format = False
         self.milliseconds = False
+        self.log_level = ""  # AWS_LAMBDA_LOG_LEVEL as `parse_log_level` reads it; "" leaves the root level alone
         self.root_handler: logging.Handler | None = None
         self.request_id = ""  # "" before the first invocation, as awslambdaric stamps it
         self.tenant_id: str | None = None
@@ -77,6 +78,18 @@ def make_ids_task_local(log_state: LogState, enabled: bool = True) -> None:
     elif not enabled:
         log_state.__class__ = LogState
     log_state.request_id, log_state.tenant_id = request_id, tenant_id
+
+
+def parse_log_format(value: str | None) -> bool:
+    """True for JSON (`AWS_LAMBDA_LOG_FORMAT`, case-insensitive); anything else is TEXT."""
+    return value is not None and value.upper() == "JSON"
+
+
+def parse_log_level(value: str | None) -> str:
+    """`AWS_LAMBDA_LOG_LEVEL` as awslambdaric reads it: unset → "", exactly "TRACE" → "DEBUG", else upper-cased."""
+    if value is None:
+        return ""
+    return "DEBUG" if value == "TRACE" else value.upper()
 
 
 state = LogState()

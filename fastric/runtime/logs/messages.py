@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 
-from fastric.runtime.logs.formatters import JSON_DATE_FORMAT, TEXT_DATE_FORMAT
 from fastric.runtime.logs.logstate import state
+
+TEXT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+JSON_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 _UTF8_EXECUTION_ENVS = frozenset(
     ("AWS_Lambda_python3.12", "AWS_Lambda_python3.13", "AWS_Lambda_python3.14", "AWS_Lambda_python3.15")
@@ -25,6 +26,8 @@ def json_error_line(document: dict) -> str:
 
 
 def _utc_timestamp() -> str:
+    import logging  # configured by now (`logs.setup`); the converter is the one every formatter uses
+
     now = time.time()
     if state.milliseconds:
         return "%s.%03dZ" % (time.strftime(TEXT_DATE_FORMAT, logging.Formatter.converter(now)), int(now * 1000) % 1000)

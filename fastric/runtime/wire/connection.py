@@ -1,7 +1,9 @@
 """The keep-alive HTTP/1.1 connection to the Runtime API on a blocking socket (plain `def` handlers).
 
 No event loop and no asyncio: the hot loop of plain `def` handlers is `sendall` and `recv` on one socket,
-responses parsed by `ResponseParser`. `aioconnection.py` is the same connection for the asyncio loop; both
+responses parsed by `PlainResponseParser` (the standard library; httptools' `ResponseParser` for a response that
+is not in the plain form), a large body received in place. `aioconnection.py` is the same connection for the
+asyncio loop (with `ResponseParser`); both
 follow one policy (`request`, `response_to`): a connection that was lost, or that sent a response the parser
 refused (logged), is closed and re-opened once, and the request sent again, before giving up.
 """
@@ -11,8 +13,13 @@ from __future__ import annotations
 import _socket  # socket.py costs milliseconds at start-up and adds nothing here
 
 from fastric.runtime.logs import runtime_log
-from fastric.runtime.wire.parser import MalformedResponse, Response, ResponseParser
+from fastric.runtime.wire.parser import MalformedResponse, Response
+from fastric.runtime.wire.plainparser import PlainResponseParser
 from fastric.runtime.wire.protocol import Request, split_address
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
+if TYPE_CHECKING:
+    from fastric.runtime.wire.parser import ResponseParser
 
 _RECV_SIZE = 65536  # below glibc's mmap threshold: a larger recv buffer costs an mmap/munmap per call
 _JOIN_LIMIT = 65536  # requests smaller than this go out in one sendall
@@ -28,7 +35,7 @@ class ConnectionLost(Exception):
         self.cut_response = cut_response
 
 
-def lost_while_reading(parser: ResponseParser, reason: str) -> ConnectionLost:
+def lost_while_reading(parser: PlainResponseParser | ResponseParser, reason: str) -> ConnectionLost:
     """The ConnectionLost for a connection that ended while `parser` was reading."""
     if parser.in_progress:
         request_id = parser.partial_request_id()
@@ -40,7 +47,10 @@ def lost_while_reading(parser: ResponseParser, reason: str) -> ConnectionLost:
 def open_socket(address: str) -> _socket.socket:
     """A TCP connection (Nagle off) to the Runtime API at `host:port`; OSError if it cannot be opened."""
     host, port = split_address(address)
-    family, kind, proto, _, sockaddr = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)[0]
+    # An ASCII host goes as bytes: a str is encoded with the "idna" codec first, which costs milliseconds to import.
+    family, kind, proto, _, sockaddr = _socket.getaddrinfo(
+        host.encode("ascii") if host.isascii() else host, port, 0, _socket.SOCK_STREAM
+    )[0]
     sock = _socket.socket(family, kind, proto)
     try:
         sock.connect(sockaddr)
@@ -61,12 +71,15 @@ def note_retry(exc: ConnectionLost | MalformedResponse) -> None:
 
 
 class Connection:
-    """A blocking keep-alive connection to the Runtime API at `host:port`, opened lazily."""
+    """A blocking keep-alive connection to the Runtime API at `host:port`, opened lazily.
+
+    Responses are read with `PlainResponseParser`: the standard library for the plain responses the Runtime API
+    sends, httptools (`ResponseParser`) from the first one that is not."""
 
     def __init__(self, address: str, sock: _socket.socket | None = None):
         self.address = address
         self._sock = sock
-        self._parser = ResponseParser()
+        self._parser = PlainResponseParser()
 
     def request(self, request: Request, then: Request | None = None) -> Response:
         """Send `request` and return its response. `then` is sent right behind it in the same write (HTTP/1.1
@@ -123,15 +136,32 @@ class Connection:
             else:
                 parser.feed(data)
             response = parser.next_response()
+            if response is None and parser.body_room() is not None:
+                self._receive_body(sock, parser)  # a large body goes straight into its buffer
+                response = parser.next_response()
         if not response.keep_alive:
             self.close()  # a request pipelined behind this one is then sent again by response_to
         return response
+
+    @staticmethod
+    def _receive_body(sock: _socket.socket, parser: PlainResponseParser) -> None:
+        """Receive the rest of the large body the parser has open into its buffer (`recv_into`, no copy)."""
+        room = parser.body_room()
+        while room is not None:
+            try:
+                count = sock.recv_into(room)
+            except OSError as exc:
+                raise lost_while_reading(parser, str(exc)) from None
+            if not count:
+                raise lost_while_reading(parser, "end of stream")
+            parser.body_received(count)
+            room = parser.body_room()
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        self._parser = ResponseParser()
+        self._parser = PlainResponseParser()
 
     def detach(self) -> _socket.socket | None:
         """Hand the open socket over (to the asyncio transport); this connection forgets it."""
@@ -147,5 +177,5 @@ class Connection:
             sock = open_socket(self.address)
         except OSError as exc:
             raise ConnectionLost(f"cannot connect to {self.address}: {exc}") from None
-        self._parser = ResponseParser()
+        self._parser = PlainResponseParser()
         return sock
