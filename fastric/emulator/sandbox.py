@@ -305,6 +305,8 @@ class Sandbox:
         self.current = instance
         self.log.note(f"bootstrap started (pid {instance.pid}): {' '.join(config.command)}")
         asyncio.get_running_loop().create_task(self._watch(instance))
+        if extensions.failure is not None:  # an extension failed while the bootstrap was being spawned
+            self._extension_failed(extensions, *extensions.failure)
         return None
 
     async def _instance_for(self, invocation: Invocation) -> Instance | None:
