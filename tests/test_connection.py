@@ -10,6 +10,7 @@ import threading
 
 import pytest
 import uvloop
+from raw_http import read_request
 
 from fastric.runtime.wire.aioconnection import AsyncConnection
 from fastric.runtime.wire.connection import Connection, ConnectionLost
@@ -54,21 +55,10 @@ class ScriptedServer:
         buffer, count = b"", 0
         try:
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                buffer = buffer[length:]
-                request_line = head.split(b"\r\n")[0]
+                received = read_request(conn, buffer)
+                if received is None:
+                    return
+                request_line, buffer = received
                 self.requests.append((index, request_line))
                 reply = self.script(index, count, request_line.split()[1])
                 count += 1

@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from raw_http import read_request
 from runtime_api import RuntimeAPIServer, run_client
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "core")
@@ -74,23 +75,12 @@ class RawRuntimeAPI:
         buffer = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                lines = head.split(b"\r\n")
-                length = 0
-                for line in lines[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                buffer = buffer[length:]
-                self.seen.append((index, lines[0].decode()))
-                if lines[0].startswith(b"POST"):
+                received = read_request(conn, buffer)
+                if received is None:
+                    return
+                request_line, buffer = received
+                self.seen.append((index, request_line.decode()))
+                if request_line.startswith(b"POST"):
                     conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
                 elif self.answers:
                     answer = self.answers.pop(0)
