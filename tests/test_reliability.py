@@ -26,25 +26,33 @@ def fastric(handler, srv, **kwargs):
 
 
 @pytest.mark.parametrize("handler", LOOPS)
-def test_pipelining_can_be_turned_off_and_the_mode_is_logged_at_debug(handler):
+def test_pipelining_can_be_turned_off_and_the_mode_is_said_only_with_fastric_debug(handler):
     with RuntimeAPIServer() as srv:  # sends Date: pipelining would be on
         srv.add_invocation({"op": "echo"})
         srv.add_invocation({"op": "echo"})
-        run = fastric(handler, srv, env={"FASTRIC_PIPELINING": "0", "AWS_LAMBDA_LOG_LEVEL": "DEBUG"})
+        run = fastric(handler, srv, env={"FASTRIC_PIPELINING": "0", "FASTRIC_DEBUG": "1"})
     assert [r.method for r in srv.requests] == ["GET", "POST", "GET", "POST", "GET"]
     assert [r.buffered_after for r in srv.requests] == [0, 0, 0, 0, 0]
-    assert b"HTTP/1.1 pipelining off (FASTRIC_PIPELINING is off)" in run.stdout
+    assert run.stdout.count(b"LAMBDA_RUNTIME HTTP/1.1 pipelining off (FASTRIC_PIPELINING is off)") == 1
 
 
-def test_pipelining_mode_on_is_logged_at_debug_only():
-    with RuntimeAPIServer() as srv:
-        srv.add_invocation({"op": "echo"})
-        debug = fastric("app.handler", srv, env={"AWS_LAMBDA_LOG_LEVEL": "DEBUG"})
-    with RuntimeAPIServer() as srv:
-        srv.add_invocation({"op": "echo"})
-        quiet = fastric("app.handler", srv)
-    assert b"HTTP/1.1 pipelining on (the Runtime API sends Date)" in debug.stdout
-    assert b"pipelining" not in quiet.stdout
+@pytest.mark.parametrize("handler", LOOPS)
+def test_the_function_log_stream_has_no_runtime_diagnostics_at_any_log_level(handler):
+    """The function's log stream belongs to the function: AWS_LAMBDA_LOG_LEVEL=DEBUG (JSON or TEXT) does not
+    make fastric write its own lines there (awslambdaric writes none); only FASTRIC_DEBUG does."""
+    runs = {}
+    for name, env in {
+        "debug": {"AWS_LAMBDA_LOG_LEVEL": "DEBUG"},
+        "json": {"AWS_LAMBDA_LOG_LEVEL": "DEBUG", "AWS_LAMBDA_LOG_FORMAT": "JSON"},
+        "asked": {"FASTRIC_DEBUG": "1"},
+    }.items():
+        with RuntimeAPIServer() as srv:
+            srv.add_invocation({"op": "echo"})
+            runs[name] = fastric(handler, srv, env=env)
+    assert b"pipelining" not in runs["debug"].stdout + runs["debug"].stderr
+    assert b"pipelining" not in runs["json"].stdout + runs["json"].stderr
+    assert b"[DEBUG] " in runs["asked"].stdout
+    assert b"HTTP/1.1 pipelining on (the Runtime API sends Date)" in runs["asked"].stdout
 
 
 class RawRuntimeAPI:

@@ -1,118 +1,94 @@
-"""The invocation loop for `async def` handlers: one uvloop loop for the life of the process.
+"""The uvloop driver, for `async def` handlers: one uvloop loop for the life of the process.
 
-The steps are `steps.py`'s, as in `loop.py`; only the waiting differs. The loop is never installed as the
-thread's current loop, and nothing else runs it, so module-level clients, pools and tasks created by the
-handler stay bound to it and usable across warm invocations.
+The same sequence as `loop.py`'s, awaited; every decision is the session's (`core.py`). The loop is never
+installed as the thread's current loop, and nothing else runs it, so module-level clients, pools and tasks
+created by the handler stay bound to it and usable across warm invocations. The Managed Instances pollers
+(`concurrent.py`) are this driver's `serve`, several at once, each with a session of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import uvloop
 
+from fastric.runtime.core import Exit
 from fastric.runtime.lifecycle import pending, run_after_response_async
-from fastric.runtime.steps import (
-    Reply,
-    Stop,
-    begin,
-    check_posted,
-    error_reply,
-    next_invocation,
-    next_lost,
-    pipelines,
-    post_lost,
-    result_reply,
-)
 from fastric.runtime.streamed_post import apost_stream
-from fastric.runtime.streaming import StreamedReply, for_async_loop
+from fastric.runtime.streaming import StreamedReply
 from fastric.runtime.wire.aioconnection import AsyncConnection
-from fastric.runtime.wire.connection import Connection, ConnectionLost
+from fastric.runtime.wire.connection import ConnectionLost
 from fastric.runtime.wire.parser import MalformedResponse
-from fastric.runtime.wire.protocol import Invocation, Requests
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
-    import asyncio
-    from collections.abc import Callable
-    from typing import NoReturn
+    from collections.abc import Awaitable, Callable
+
+    from fastric.runtime.core import Reply, Session
+    from fastric.runtime.wire.connection import Connection
+    from fastric.runtime.wire.protocol import Invocation
+
+    AsyncAnswer = Callable[[Invocation], Awaitable[Reply | StreamedReply]]
 
 
-def run(connection: Connection, requests: Requests, handler: Callable, next_sent: bool) -> int:
-    """Serve invocations on a new uvloop loop until the Runtime API ends the process; returns the exit code.
+def run(connection: Connection, session: Session, answer: AsyncAnswer) -> int:
+    """Serve invocations on a new uvloop loop until the Runtime API ends the process; the exit code.
 
-    `connection` (blocking, from start-up) is taken over with its socket; `next_sent`: a `GET /next` is on it."""
+    `connection` (blocking, from start-up) is taken over with its socket (its `/next` may be pending on it)."""
     loop = uvloop.new_event_loop()
-    client = AsyncRuntimeClient(loop, connection.address, requests, next_sent)
+    transport = AsyncConnection(loop, connection.address)
+
+    async def main() -> int:
+        await transport.adopt(connection)
+        return await serve(transport, session, answer, pending)
+
+    return loop.run_until_complete(main())
+
+
+async def serve(connection: AsyncConnection, session: Session, answer: AsyncAnswer, work: list) -> int:
+    """next → answer → post until the Runtime API ends the process; the exit code. `work`: the list that
+    `fastric.after_response` fills (run between the post and the next `/next`)."""
     try:
-        loop.run_until_complete(serve(client, handler, connection))
-    except Stop as stop:
-        return stop.code
-    return 0
-
-
-async def serve(client: AsyncRuntimeClient, handler: Callable, adopt: Connection | None = None) -> NoReturn:
-    """next → handle → post, for ever (Stop ends it); `fastric.after_response` work between the post and `/next`."""
-    if adopt is not None:
-        await client.connection.adopt(adopt)
-    requests = client.requests
-    handler = for_async_loop(handler)
-    work = pending  # stays empty unless the function calls fastric.after_response (lifecycle.py)
-    while True:
-        invocation = await client.next()
-        reply = await answer(requests, invocation, handler)
-        if work:
-            await client.post(reply, then_next=False)
-            await run_after_response_async(work, invocation.request_id)
-        else:
-            await client.post(reply)
-
-
-async def answer(
-    requests: Requests, invocation: Invocation, handler: Callable, begin: Callable = begin
-) -> Reply | StreamedReply:
-    """Await the handler on the invocation's event and context; its result or its error, as the reply to post.
-
-    `begin` sets up the invocation's state (`steps.begin`; `concurrent.begin` when invocations interleave)."""
-    try:
-        event, context = begin(invocation)
-        return result_reply(requests, invocation, await handler(event, context))
-    except Exception as exc:
-        return error_reply(requests, invocation, exc)
-
-
-class AsyncRuntimeClient:
-    """`loop.RuntimeClient` for the asyncio loop: the same decisions (steps.py), awaited."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, address: str, requests: Requests, next_sent: bool = False):
-        self.connection = AsyncConnection(loop, address)
-        self.requests = requests
-        self._next_sent = next_sent
-        self._pipeline = False
-
-    async def next(self) -> Invocation:
-        """The next invocation to answer (ids the wire cannot carry are logged and skipped)."""
         while True:
-            try:
-                if self._next_sent:
-                    self._next_sent = False
-                    response = await self.connection.response_to(self.requests.next)
-                else:
-                    response = await self.connection.request(self.requests.next)
-            except (ConnectionLost, MalformedResponse) as exc:
-                raise next_lost(exc) from None
-            self._pipeline = pipelines(response)
-            invocation = next_invocation(response)
+            invocation = await receive(connection, session)
+            reply = await answer(invocation)
+            if work:
+                await post(connection, session, reply, False)
+                await run_after_response_async(work, invocation.request_id)
+            else:
+                await post(connection, session, reply, True)
+    except Exit as stop:
+        return stop.code
+
+
+async def receive(connection: AsyncConnection, session: Session) -> Invocation:
+    """`loop.receive`, awaited."""
+    request = session.requests.next
+    while True:
+        try:
+            if session.next_sent:
+                response = await connection.response_to(request)
+            else:
+                response = await connection.request(request)
+        except (ConnectionLost, MalformedResponse) as exc:
+            session.next_lost(exc)
+        else:
+            invocation = session.next_answered(response)
             if invocation is not None:
                 return invocation
+        if session.pause:
+            await asyncio.sleep(session.pause)
 
-    async def post(self, reply: Reply | StreamedReply, then_next: bool = True) -> None:
-        """POST the reply (with the next `GET /next` behind it, when `then_next` and the server allow)."""
-        then = self.requests.next if then_next and self._pipeline else None
-        try:
-            if isinstance(reply, StreamedReply):
-                posted = await apost_stream(self.connection, reply, then)
-            else:
-                posted = await self.connection.request(reply.request, then)
-        except (ConnectionLost, MalformedResponse) as exc:
-            raise post_lost(reply.kind, exc) from None
-        self._next_sent = then is not None
-        check_posted(posted, reply.kind)
+
+async def post(connection: AsyncConnection, session: Session, reply: Reply | StreamedReply, then_next: bool) -> None:
+    """`loop.post`, awaited (a streamed reply waits for the transport to drain after each chunk)."""
+    then = session.then(then_next)
+    try:
+        if reply.__class__ is StreamedReply:
+            posted = await apost_stream(connection, reply, then)
+        else:
+            posted = await connection.request(reply.request, then)  # type: ignore[union-attr]
+    except (ConnectionLost, MalformedResponse) as exc:
+        session.post_lost(reply.kind, exc)
+        return
+    session.posted(posted, reply.kind, then)

@@ -8,11 +8,15 @@ clients and caches.
 
 Per-invocation state is per Task: the request and tenant ids on log records (`logs.use_task_local_ids`), the
 context object, and `_X_AMZN_TRACE_ID`, which code such as the X-Ray SDK and OpenTelemetry's propagators read
-from `os.environ` — here a task-local view of that one variable (`TaskLocalTraceId`).
+from `os.environ` — here a task-local view of that one variable (`TaskLocalEnviron`), which every Python-level
+read of `os.environ` agrees on (`[]`, `get`, `in`, `os.getenv`, iteration, `items()`, `copy()`, `dict(...)`).
+C code calling `getenv(3)`, `os.environb` and child processes started without `env=` do not see it: the
+process-wide variable is unset.
 
-Robustness, as AWS's own clients behave under concurrency: a failed `/next` is retried with backoff; a POST
-that fails is logged and the poller goes on; one invocation's failure never touches the others; a handler that
-blocks the loop (`time.sleep`, CPU-bound work) is reported once, since it stalls every invocation in flight.
+Robustness, as AWS's own clients behave under concurrency (the session's `core.POLLER` policy): a failed
+`/next` is retried with backoff; a POST that fails is logged and the poller goes on; one invocation's failure
+never touches the others; a handler that blocks the loop (`time.sleep`, CPU-bound work) is reported once,
+since it stalls every invocation in flight.
 """
 
 from __future__ import annotations
@@ -25,31 +29,28 @@ import time
 import uvloop
 
 from fastric.runtime import logs
-from fastric.runtime.aioloop import AsyncRuntimeClient, answer
-from fastric.runtime.exchange import context_of
-from fastric.runtime.lifecycle import own_work, run_after_response_async
-from fastric.runtime.marshal import decode_event
-from fastric.runtime.steps import Stop
-from fastric.runtime.streaming import for_async_loop
-from fastric.runtime.wire.protocol import Invocation, Requests
+from fastric.runtime.aioloop import serve
+from fastric.runtime.core import POLLER, Session
+from fastric.runtime.lifecycle import own_work
+from fastric.runtime.wire.aioconnection import AsyncConnection
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Any
+    from collections.abc import Iterator
 
-    from fastric.runtime.context import LambdaContext
+    from fastric.runtime.aioloop import AsyncAnswer
+    from fastric.runtime.wire.protocol import Requests
 
 TRACE_ID = "_X_AMZN_TRACE_ID"
-NEXT_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.6)  # seconds between attempts at a failed /next, then the worker ends
 BLOCKED_LOOP_REPORT = 0.5  # seconds the loop may be held by one callback before that is reported (once)
 
 _trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("fastric_trace_id", default=None)
 
 
-class TaskLocalTraceId(os._Environ):
+class TaskLocalEnviron(os._Environ):
     """`os.environ` whose `_X_AMZN_TRACE_ID` is the current Task's invocation's trace id (the class of the one
-    `os.environ` object is swapped, so every reference to it, `os.getenv` included, sees the view)."""
+    `os.environ` object is swapped, so every reference to it, `os.getenv` included, sees the view). Every read
+    agrees: item access, membership, iteration, `len`, `items()`, `copy()`, `dict(os.environ)`, `repr`."""
 
     def __getitem__(self, key: str) -> str:
         if key == TRACE_ID:
@@ -61,6 +62,8 @@ class TaskLocalTraceId(os._Environ):
 
     def __setitem__(self, key: str, value: str) -> None:
         if key == TRACE_ID:
+            if not isinstance(value, str):
+                raise TypeError(f"str expected, not {type(value).__name__}")
             _trace_id.set(value)
         else:
             super().__setitem__(key, value)
@@ -73,75 +76,51 @@ class TaskLocalTraceId(os._Environ):
         else:
             super().__delitem__(key)
 
+    def __iter__(self) -> Iterator[str]:
+        yield from super().__iter__()
+        if _trace_id.get() is not None:
+            yield TRACE_ID
 
-def use_task_local_trace_id() -> None:
+    def __len__(self) -> int:
+        return super().__len__() + (_trace_id.get() is not None)
+
+    def __repr__(self) -> str:
+        return f"environ({dict(self)!r})"
+
+
+def use_task_local_environ() -> None:
     """Make `_X_AMZN_TRACE_ID` in `os.environ` task-local (the process-wide value is dropped)."""
     environ = os.environ
-    if environ.__class__ is not TaskLocalTraceId:
+    if environ.__class__ is not TaskLocalEnviron:
         environ.pop(TRACE_ID, None)
-        environ.__class__ = TaskLocalTraceId
+        environ.__class__ = TaskLocalEnviron
 
 
-def begin(invocation: Invocation) -> tuple[Any, LambdaContext]:
-    """`steps.begin` for concurrent invocations: the ids and the trace id are set for this Task only."""
-    logs.set_request(invocation.request_id, invocation.tenant_id)
-    _trace_id.set(invocation.trace_id)
-    context = context_of(invocation)
-    return decode_event(invocation.body, invocation.content_type), context
-
-
-def run(address: str, requests: Requests, handler: Callable, in_flight: int) -> int:
+def run(address: str, requests: Requests, answer: AsyncAnswer, in_flight: int) -> int:
     """Serve up to `in_flight` invocations at once on one new uvloop loop; the exit code."""
     logs.use_task_local_ids()
-    use_task_local_trace_id()
+    use_task_local_environ()
     loop = uvloop.new_event_loop()
-    pollers = [AsyncRuntimeClient(loop, address, requests) for _ in range(max(1, in_flight))]
-    try:
-        loop.run_until_complete(serve_all(pollers, for_async_loop(handler)))
-    except Stop as stop:
-        return stop.code
-    return 0
+    connections = [AsyncConnection(loop, address) for _ in range(max(1, in_flight))]
+    return loop.run_until_complete(serve_all(connections, requests, answer))
 
 
-async def serve_all(pollers: list[AsyncRuntimeClient], handler: Callable) -> None:
-    """Run every poller until one of them must stop the process (its Stop ends them all)."""
+async def serve_all(connections: list[AsyncConnection], requests: Requests, answer: AsyncAnswer) -> int:
+    """Run a poller on each connection until one of them ends the process; its exit code."""
     watch_blocking(asyncio.get_running_loop())
-    tasks = [asyncio.ensure_future(poll(poller, handler)) for poller in pollers]
+    tasks = [asyncio.ensure_future(poll(connection, requests, answer)) for connection in connections]
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            task.result()
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return next(iter(done)).result()
     finally:
         for task in tasks:
             task.cancel()
 
 
-async def poll(client: AsyncRuntimeClient, handler: Callable) -> None:
-    """One poller: next → handler → post, for ever; each iteration in a fresh context (its own ids).
-
-    `fastric.after_response` work goes to this poller's own list and runs after its invocation's post."""
-    requests = client.requests
-    work = own_work()
-    while True:
-        invocation = await next_with_retry(client)
-        reply = await answer(requests, invocation, handler, begin)
-        try:
-            await client.post(reply, then_next=not work)
-        except Stop:  # logged by the client; the other invocations, and this poller, go on
-            pass
-        if work:
-            await run_after_response_async(work, invocation.request_id)
-
-
-async def next_with_retry(client: AsyncRuntimeClient) -> Invocation:
-    """`client.next()`, tried again after each delay of NEXT_RETRY_DELAYS; the last failure stops the process."""
-    for attempt, delay in enumerate(NEXT_RETRY_DELAYS, 1):
-        try:
-            return await client.next()
-        except Stop:
-            logs.runtime_log(f"Retrying the next invocation in {delay:g} s (attempt {attempt})")
-            await asyncio.sleep(delay)
-    return await client.next()
+async def poll(connection: AsyncConnection, requests: Requests, answer: AsyncAnswer) -> int:
+    """One poller: `aioloop.serve` with a session of its own under the `POLLER` policy, and a list of its own for
+    `fastric.after_response` work (run after its invocation's post). Runs in its own Task, so its ids are its own."""
+    return await serve(connection, Session(requests, policy=POLLER), answer, own_work())
 
 
 def watch_blocking(loop: asyncio.AbstractEventLoop, period: float = 0.1) -> None:

@@ -20,12 +20,29 @@ if TYPE_CHECKING:
 
     Hook = TypeVar("Hook", bound=Callable[[], Any])
 
-# Where the runtime is, as `on_shutdown` and `after_response` need to know (start-up moves it on).
-OUTSIDE = 0  # not run by fastric (a unit test calling the handler, another runtime): work runs at once
-IMPORTING = 1  # the handler's module is being imported
-UNARMED = 2  # init is over and fastric handles no SIGTERM (nothing asked for it at import)
-ARMED = 3  # init is over and fastric's SIGTERM handler runs the hooks
+
+class Phase:
+    """Where the runtime is in its life, as `on_shutdown` and `after_response` need to know: an enumeration
+    (plain ints: the `enum` module costs milliseconds at start-up). `state` below is the one place it is kept;
+    only `advance` moves it, forward (start-up: IMPORTING, then UNARMED; `shutdown.prepare`: ARMED)."""
+
+    OUTSIDE = 0  # not run by fastric (a unit test calling the handler, another runtime): work runs at once
+    IMPORTING = 1  # the handler's module is being imported
+    UNARMED = 2  # init is over and fastric handles no SIGTERM (nothing asked for it at import)
+    ARMED = 3  # init is over and fastric's SIGTERM handler runs the hooks
+
+
+OUTSIDE, IMPORTING, UNARMED, ARMED = Phase.OUTSIDE, Phase.IMPORTING, Phase.UNARMED, Phase.ARMED
 state = OUTSIDE
+
+
+def advance(phase: int) -> None:
+    """Move the runtime's life on to `phase` (never back)."""
+    global state
+    if phase < state:
+        raise ValueError(f"lifecycle cannot go back from {state} to {phase}")
+    state = phase
+
 
 shutdown_hooks: list[Callable[[], Any]] = []
 registers_extension = True  # False in the AWS_LAMBDA_MAX_CONCURRENCY workers after the first (workers.py)

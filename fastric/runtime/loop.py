@@ -1,115 +1,93 @@
-"""The invocation loop for plain `def` handlers: one blocking keep-alive socket, no event loop at all.
+"""The blocking driver, for plain `def` handlers: one keep-alive socket, no event loop at all.
 
-With no loop running, `asyncio.run()` and friends work inside handlers exactly as in plain Python. The steps
-are `steps.py`'s; this module only waits for them. Read `serve` top to bottom: it is the Runtime API's sequence.
+With no loop running, `asyncio.run()` and friends work inside handlers exactly as in plain Python. The driver
+moves bytes and calls `answer`; every decision is the session's (`core.py`). Read `serve` top to bottom: it is
+the Runtime API's sequence. It serves a plain handler's first invocation too, before the hot path is imported
+(start-up passes the standard library's codec to `core.make_answer` for it), so nothing here imports orjson.
 """
 
 from __future__ import annotations
 
-from types import CoroutineType
+from time import sleep
 
+from fastric.runtime.core import Exit
 from fastric.runtime.lifecycle import pending, run_after_response
-from fastric.runtime.steps import (
-    Reply,
-    Stop,
-    begin,
-    check_posted,
-    error_reply,
-    next_invocation,
-    next_lost,
-    pipelines,
-    post_lost,
-    result_reply,
-)
 from fastric.runtime.streamed_post import post_stream
-from fastric.runtime.streaming import StreamedReply, for_blocking_loop
-from fastric.runtime.wire.connection import Connection, ConnectionLost
+from fastric.runtime.streaming import StreamedReply
+from fastric.runtime.wire.connection import ConnectionLost
 from fastric.runtime.wire.parser import MalformedResponse
-from fastric.runtime.wire.protocol import Invocation, Requests
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
-    from typing import Any, NoReturn
+    from typing import Any
+
+    from fastric.runtime.core import Reply, Session
+    from fastric.runtime.wire.connection import Connection
+    from fastric.runtime.wire.protocol import Invocation
+
+    Answer = Callable[[Invocation], Reply | StreamedReply]
 
 
-def run(connection: Connection, requests: Requests, handler: Callable, next_sent: bool) -> int:
-    """Serve invocations until the Runtime API ends the process; returns the exit code.
-
-    `next_sent`: the first `GET /next` is already on `connection` (start-up sent it)."""
+def serve(connection: Connection, session: Session, answer: Answer) -> int:
+    """next → answer → post, until the Runtime API ends the process; the exit code."""
     try:
-        serve(RuntimeClient(connection, requests, next_sent), handler)
-    except Stop as stop:
+        while True:
+            serve_one(connection, session, answer)
+    except Exit as stop:
         return stop.code
 
 
-def serve(client: RuntimeClient, handler: Callable) -> NoReturn:
-    """next → handle → post, for ever (Stop ends it); `fastric.after_response` work between the post and `/next`."""
-    requests = client.requests
-    handler = for_blocking_loop(handler, run_coroutine)
-    work = pending  # stays empty unless the function calls fastric.after_response (lifecycle.py)
-    while True:
-        invocation = client.next()
-        reply = answer(requests, invocation, handler)
-        if work:
-            client.post(reply, then_next=False)
-            run_after_response(work, invocation.request_id, run_coroutine)
-        else:
-            client.post(reply)
-
-
-def answer(requests: Requests, invocation: Invocation, handler: Callable) -> Reply | StreamedReply:
-    """Run the handler on the invocation's event and context; its result or its error, as the reply to post."""
+def serve_first(connection: Connection, session: Session, answer: Answer) -> int | None:
+    """A plain handler's first invocation (start-up imports the hot path after it): nothing is pipelined behind
+    its POST. None when it was served, else the exit code."""
     try:
-        event, context = begin(invocation)
-        result = handler(event, context)
-        if result.__class__ is CoroutineType:
-            result = run_coroutine(result)
-        return result_reply(requests, invocation, result)
-    except Exception as exc:
-        return error_reply(requests, invocation, exc)
+        serve_one(connection, session, answer, then_next=False)
+    except Exit as stop:
+        return stop.code
+    return None
 
 
-class RuntimeClient:
-    """The Runtime API as the blocking loop sees it: `next()` an invocation, `post()` its reply.
+def serve_one(connection: Connection, session: Session, answer: Answer, then_next: bool = True) -> None:
+    """One invocation: its `/next`, the answer, the POST (with the next `/next` behind it when `then_next` and the
+    session pipelines), then its `fastric.after_response` work. Raises `core.Exit`."""
+    invocation = receive(connection, session)
+    reply = answer(invocation)
+    if pending:  # stays empty unless the function calls fastric.after_response (lifecycle.py)
+        post(connection, session, reply, False)
+        run_after_response(pending, invocation.request_id, run_coroutine)
+    else:
+        post(connection, session, reply, then_next)
 
-    A POST carries the following `GET /next` behind it in the same write when the server allows pipelining
-    (`steps.pipelines`); `next()` then only reads that response."""
 
-    def __init__(self, connection: Connection, requests: Requests, next_sent: bool = False):
-        self.connection = connection
-        self.requests = requests
-        self._next_sent = next_sent  # a GET /next is on the wire and its response not read yet
-        self._pipeline = False  # the server answered the last /next as a full HTTP/1.1 server
-
-    def next(self) -> Invocation:
-        """The next invocation to answer (ids the wire cannot carry are logged and skipped)."""
-        while True:
-            try:
-                if self._next_sent:
-                    self._next_sent = False
-                    response = self.connection.response_to(self.requests.next)
-                else:
-                    response = self.connection.request(self.requests.next)
-            except (ConnectionLost, MalformedResponse) as exc:
-                raise next_lost(exc) from None
-            self._pipeline = pipelines(response)
-            invocation = next_invocation(response)
+def receive(connection: Connection, session: Session) -> Invocation:
+    """The next invocation (its `GET /next` sent now, or already sent behind the last POST)."""
+    request = session.requests.next
+    while True:
+        try:
+            response = connection.response_to(request) if session.next_sent else connection.request(request)
+        except (ConnectionLost, MalformedResponse) as exc:
+            session.next_lost(exc)
+        else:
+            invocation = session.next_answered(response)
             if invocation is not None:
                 return invocation
+        if session.pause:
+            sleep(session.pause)
 
-    def post(self, reply: Reply | StreamedReply, then_next: bool = True) -> None:
-        """POST the reply (with the next `GET /next` behind it, when `then_next` and the server allow)."""
-        then = self.requests.next if then_next and self._pipeline else None
-        try:
-            if isinstance(reply, StreamedReply):
-                posted = post_stream(self.connection, reply, then)
-            else:
-                posted = self.connection.request(reply.request, then)
-        except (ConnectionLost, MalformedResponse) as exc:
-            raise post_lost(reply.kind, exc) from None
-        self._next_sent = then is not None
-        check_posted(posted, reply.kind)
+
+def post(connection: Connection, session: Session, reply: Reply | StreamedReply, then_next: bool) -> None:
+    """POST the reply, with what the session writes behind it."""
+    then = session.then(then_next)
+    try:
+        if reply.__class__ is StreamedReply:
+            posted = post_stream(connection, reply, then)
+        else:
+            posted = connection.request(reply.request, then)  # type: ignore[union-attr]
+    except (ConnectionLost, MalformedResponse) as exc:
+        session.post_lost(reply.kind, exc)
+        return
+    session.posted(posted, reply.kind, then)
 
 
 _coroutine_loop = None

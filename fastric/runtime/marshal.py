@@ -16,6 +16,7 @@ from itertools import compress
 
 import orjson
 
+from fastric.runtime.core import Codec
 from fastric.runtime.faults import FaultError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
@@ -206,3 +207,6 @@ def _convert_unknown(value: Any) -> Any:
     if isinstance(value, float):
         return float.__float__(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+HOT = Codec(decode_event, encode_result)  # the hot path's codec (`core.make_answer`)

@@ -18,6 +18,8 @@ invocation then uses `marshal.py` itself. Plain means:
 
 from __future__ import annotations
 
+from fastric.runtime.core import Codec
+
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; annotations are not evaluated
 if TYPE_CHECKING:
     from typing import Any
@@ -77,6 +79,8 @@ def decode_plain(body: bytes | bytearray, content_type: str | None) -> Any:
         value, end = _scan(text, start)
     except (UnicodeDecodeError, StopIteration, ValueError, RecursionError):  # JSONDecodeError is a ValueError
         return NOT_PLAIN
+    except SystemError:  # 3.10/3.11: the scanner's error path needs `json.decoder` in sys.modules, not imported here
+        return NOT_PLAIN
     if end != len(text) and text[end:].strip(_WHITESPACE):
         return NOT_PLAIN
     return value
@@ -118,3 +122,29 @@ def _plain(value: Any, depth: int) -> bool:
                 return False
         return True
     return False
+
+
+# -- the first invocation's codec ------------------------------------------------------------------------------
+
+
+def decode_first(body: bytes | bytearray, content_type: str | None) -> Any:
+    """`marshal.decode_event`'s value, from the standard library where it gives the same, else from marshal."""
+    event = decode_plain(body, content_type)
+    if event is NOT_PLAIN:
+        from fastric.runtime.marshal import decode_event
+
+        return decode_event(body, content_type)
+    return event
+
+
+def encode_first(result: Any) -> tuple[bytes, bytes]:
+    """`marshal.encode_result`'s bytes, from the standard library where it gives the same, else from marshal."""
+    encoded = encode_plain(result)
+    if encoded is None:
+        from fastric.runtime.marshal import encode_result
+
+        return encode_result(result)
+    return encoded
+
+
+FIRST = Codec(decode_first, encode_first)  # a plain `def` handler's first invocation (`core.make_answer`)

@@ -46,7 +46,7 @@ def prepare(address: str) -> None:
     if lifecycle.shutdown_hooks:
         try:
             _signal.signal(_signal.SIGTERM, Shutdown(lifecycle.shutdown_hooks, own))
-            lifecycle.state = lifecycle.ARMED
+            lifecycle.advance(lifecycle.Phase.ARMED)
         except ValueError as exc:  # not the main thread: Python installs signal handlers only there
             logs.runtime_log(f"on_shutdown hooks will not run: {exc}")
     if lifecycle.registers_extension:

@@ -115,6 +115,7 @@ __all__ = [
     "parse_log_format",
     "parse_log_level",
     "preview_runtime_warning",
+    "runtime_debug",
     "runtime_log",
     "set_request",
     "settle",
@@ -232,6 +233,17 @@ def context_log(message: str) -> None:
 def runtime_log(message: str) -> None:
     """`[ERROR] [<epoch ms>] LAMBDA_RUNTIME <message>` raw on fd 1, bypassing sys.stdout and the telemetry fd."""
     write_all(1, runtime_line(message))
+
+
+# FASTRIC_DEBUG=1: fastric's own diagnostics (which pipelining mode it uses, say) as LAMBDA_RUNTIME lines. The
+# function's log stream belongs to the function: without it, nothing of fastric's own but awslambdaric's lines.
+DEBUG = os.environ.get("FASTRIC_DEBUG", "").strip().lower() in ("1", "on", "true", "yes")
+
+
+def runtime_debug(message: str) -> None:
+    """`[DEBUG] [<epoch ms>] LAMBDA_RUNTIME <message>` on fd 1, when the user asked for it (FASTRIC_DEBUG)."""
+    if DEBUG:
+        write_all(1, runtime_line(message, "DEBUG"))
 
 
 def __getattr__(name: str) -> object:

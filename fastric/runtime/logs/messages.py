@@ -88,7 +88,7 @@ def is_preview_runtime() -> bool:
     )
 
 
-def runtime_line(message: str) -> bytes:
+def runtime_line(message: str, level: str = "ERROR") -> bytes:
     """`[ERROR] [<epoch ms>] LAMBDA_RUNTIME <message>` as UTF-8 with surrogateescape (bytes decoded with
     surrogateescape come out as they arrived)."""
-    return f"[ERROR] [{time.time_ns() // 1_000_000}] LAMBDA_RUNTIME {message}\n".encode("utf-8", "surrogateescape")
+    return f"[{level}] [{time.time_ns() // 1_000_000}] LAMBDA_RUNTIME {message}\n".encode("utf-8", "surrogateescape")
