@@ -1,8 +1,8 @@
 """Differential tests: the same scenario through awslambdaric 4.2.2 and fastric against the recording Runtime API.
 
 What the Lambda service sees (paths, error documents, error-type headers, X-Ray causes, JSON values of responses)
-and what the handler sees (context values) must agree, except for the deliberate differences DESIGN.md lists,
-each asserted explicitly here.
+and what the handler sees (context values) must agree, except for the deliberate differences listed in
+docs/architecture.md ("Compatibility policy"), each asserted explicitly here.
 """
 
 from __future__ import annotations
@@ -55,6 +55,34 @@ def normalise_trace(document):
     doc = dict(document)
     doc["stackTrace"] = [f for f in doc["stackTrace"] if "awslambdaric" not in f and PACKAGE_DIR not in f]
     return doc
+
+
+MALFORMED_EVENTS = [
+    b"{bad",
+    b'{"a": "unterminated',
+    b'{"a" 1}',
+    b'{"a": 1,}',
+    b"[1 2]",
+    b'{"a": "\x01"}',
+    b'{"a": "\\x41"}',
+    b'{"a": "\\u12"}',
+    b"{'a': 1}",
+    b"[" * 100_000 + b"]" * 100_000,
+]
+
+
+@pytest.mark.parametrize("handler", ["nojson_app.handler", "nojson_app.async_handler"])
+@pytest.mark.parametrize("body", MALFORMED_EVENTS, ids=lambda b: b[:20].decode("latin-1"))
+def test_a_malformed_event_first_and_warm_gets_awslambdarics_error(handler, body):
+    """First invocation (nothing has imported `json`) and a warm one: awslambdaric's error document, exactly."""
+    invocations = [{"body": body, "request_id": "rid-first"}, {"body": body, "request_id": "rid-warm"}]
+    results = scenario(handler, invocations)
+    a_posts, f_posts = posts(results["awslambdaric"][1]), posts(results["fastric"][1])
+    assert [(k, rid) for k, rid, _, _ in f_posts] == [("error", i["request_id"]) for i in invocations]
+    assert [(k, rid) for k, rid, _, _ in a_posts] == [(k, rid) for k, rid, _, _ in f_posts]
+    for (_, _, a_doc, _), (_, _, f_doc, _) in zip(a_posts, f_posts, strict=True):
+        assert f_doc["errorType"] == "Runtime.UnmarshalError"
+        assert normalise_trace(f_doc) == normalise_trace(a_doc)
 
 
 def test_success_and_error_documents_agree():

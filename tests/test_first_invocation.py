@@ -56,6 +56,17 @@ EVENTS = [
     b'{"op": "event", "nan": NaN}',
     b"not json",
     b"[" * 2000 + b"]" * 2000,
+    # Malformed documents whose error the standard library's scanner raises itself: on 3.10/3.11 that error path
+    # needs `json.decoder` imported, which the first invocation never does (it got SystemError there).
+    b"{bad",
+    b'{"a": "unterminated',
+    b'{"a" 1}',
+    b'{"a": 1,}',
+    b"[1 2]",
+    b'{"a": "\x01"}',
+    b'{"a": "\\x41"}',
+    b'{"a": "\\u12"}',
+    b"{'a': 1}",
 ]
 
 
@@ -96,6 +107,20 @@ def test_the_first_result_is_the_hot_paths(app, event):
 @pytest.mark.parametrize("body", EVENTS, ids=lambda b: b[:24].decode("latin-1"))
 def test_the_first_event_is_the_hot_paths(app, body):
     same_on_the_wire(*twice(app, body=body))
+
+
+MALFORMED = EVENTS[-9:]
+
+
+@pytest.mark.parametrize("body", MALFORMED, ids=lambda b: b[:24].decode("latin-1"))
+def test_a_malformed_first_event_when_nothing_imported_json(tmp_path, body):
+    """A function that never imports `json`: on 3.10/3.11 the standard library's scanner then cannot raise its
+    own error (it got SystemError). The first invocation's error is the later ones' and awslambdaric's."""
+    (tmp_path / "nojson.py").write_text("def handler(event, context):\n    return event\n")
+    first, second = twice(str(tmp_path), "nojson.handler", body=body)
+    same_on_the_wire(first, second)
+    assert first.json()["errorType"] == "Runtime.UnmarshalError"
+    assert first.json()["errorMessage"].startswith("Unable to unmarshal input: ")
 
 
 def test_a_non_json_event_is_the_same_bytes(app):

@@ -5,8 +5,8 @@ default) and, on its own loopback port, the Runtime API for a bootstrap it spawn
 language (`python -m fastric HANDLER` by default). The runtime never imports this package, and this
 package imports nothing from the runtime but `fastric.__version__`.
 
-Choices, where the RIE or the brief left room (the RIE's own behaviour is described in
-`reference/runtime-api.md` §B):
+Choices, where the RIE left room (where the emulator knowingly differs from the RIE, the README's emulator
+section lists it):
 - Results: success is HTTP 200 with the runtime's body and Content-Type. A function error (the runtime
   posted `/error`, or streaming error trailers) is HTTP 200 with `X-Amz-Function-Error: Unhandled` and
   the error document, as Lambda's Invoke API answers (the RIE sends no header). A timeout is HTTP 200,

@@ -212,12 +212,6 @@ def begin(invocation: Invocation) -> LambdaContext:
     )
 
 
-def take_body(invocation: Invocation) -> bytes | bytearray:
-    """The event's bytes; the invocation lets go of them (a large event's memory goes once it is decoded)."""
-    body, invocation.body = invocation.body, b""
-    return body
-
-
 def make_answer(
     requests: Requests, handler: Callable, codec: Codec, run_coroutine: Callable[[Any], Any]
 ) -> Callable[[Invocation], Reply | StreamedReply]:
@@ -229,7 +223,10 @@ def make_answer(
     def answer(invocation: Invocation) -> Reply | StreamedReply:
         try:
             context = begin(invocation)
-            result = handler(decode(take_body(invocation), invocation.content_type), context)
+            body, invocation.body = invocation.body, b""  # a large event's memory goes once it is decoded
+            event = decode(body, invocation.content_type)
+            del body
+            result = handler(event, context)
             if result.__class__ is CoroutineType:
                 result = run_coroutine(result)
             return result_reply(requests, invocation, result, encode)
@@ -248,7 +245,10 @@ def make_async_answer(
     async def answer(invocation: Invocation) -> Reply | StreamedReply:
         try:
             context = begin(invocation)
-            result = await handler(decode(take_body(invocation), invocation.content_type), context)
+            body, invocation.body = invocation.body, b""
+            event = decode(body, invocation.content_type)
+            del body
+            result = await handler(event, context)
             return result_reply(requests, invocation, result, encode)
         except Exception as exc:
             return error_reply(requests, invocation, exc)
