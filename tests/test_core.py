@@ -25,7 +25,7 @@ from fastric.runtime.concurrent import TaskLocalEnviron, use_task_local_environ
 from fastric.runtime.core import POLLER, Session, make_answer, make_async_answer
 from fastric.runtime.marshal import HOT
 from fastric.runtime.plainjson import FIRST
-from fastric.runtime.streaming import for_async_loop, for_blocking_loop, streaming
+from fastric.runtime.streaming import content_type_of, for_async_loop, for_blocking_loop, streaming
 from fastric.runtime.wire.connection import ConnectionLost
 from fastric.runtime.wire.parser import Response
 from fastric.runtime.wire.protocol import Requests
@@ -217,7 +217,9 @@ def run_blocking(script: Script, function=handler, connection=None, session=None
     connection = connection or FakeConnection(script)
     requests = Requests(ADDRESS)
     session = session or Session(requests)
-    answer = make_answer(requests, for_blocking_loop(function, loop.run_coroutine), HOT, loop.run_coroutine)
+    answer = make_answer(
+        requests, for_blocking_loop(function, content_type_of(function), loop.run_coroutine), HOT, loop.run_coroutine
+    )
     try:
         return loop.serve(connection, session, answer)
     except Done:
@@ -227,7 +229,7 @@ def run_blocking(script: Script, function=handler, connection=None, session=None
 def run_async(script: Script, function=async_handler, policy=None) -> int | None:
     requests = Requests(ADDRESS)
     session = Session(requests) if policy is None else Session(requests, policy=policy)
-    answer = make_async_answer(requests, for_async_loop(function), HOT)
+    answer = make_async_answer(requests, for_async_loop(function, content_type_of(function)), HOT)
 
     async def main():
         work = lifecycle.own_work() if policy is not None else lifecycle.pending

@@ -139,7 +139,7 @@ def drive(connection: Connection, session: Session, function: Function) -> int:
     from fastric.runtime.marshal import HOT
     from fastric.runtime.streaming import for_blocking_loop
 
-    handler = for_blocking_loop(function.handler, loop.run_coroutine)
+    handler = for_blocking_loop(function.handler, function.content_type, loop.run_coroutine)
     return loop.serve(connection, session, make_answer(session.requests, handler, HOT, loop.run_coroutine))
 
 
@@ -149,7 +149,7 @@ def async_answer(requests: Requests, function: Function) -> Callable:
     from fastric.runtime.marshal import HOT
     from fastric.runtime.streaming import for_async_loop
 
-    return make_async_answer(requests, for_async_loop(function.handler), HOT)
+    return make_async_answer(requests, for_async_loop(function.handler, function.content_type), HOT)
 
 
 def prepare_shutdown(address: str) -> None:

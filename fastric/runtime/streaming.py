@@ -143,10 +143,10 @@ def streamed_reply(requests: Requests, invocation: Invocation, stream: Stream) -
     return StreamedReply(head, stream, invocation.request_id)
 
 
-def for_blocking_loop(handler: Callable, run_coroutine: Callable) -> Callable:
-    """The handler as `loop.py` calls it: unchanged, or for a streaming handler a function that runs it up to
-    its first item and returns the `Stream`. Async iterables are stepped on `run_coroutine`'s loop."""
-    content_type = content_type_of(handler)
+def for_blocking_loop(handler: Callable, content_type: str | None, run_coroutine: Callable) -> Callable:
+    """The handler as `loop.py` calls it: unchanged, or for a streaming handler (its `content_type_of`, decided
+    at init) a function that runs it up to its first item and returns the `Stream`. Async iterables are stepped
+    on `run_coroutine`'s loop."""
     if content_type is None:
         return handler
     header = header_value(content_type)
@@ -168,11 +168,11 @@ def for_blocking_loop(handler: Callable, run_coroutine: Callable) -> Callable:
     return open_stream
 
 
-def for_async_loop(handler: Callable) -> Callable:
-    """The handler as `aioloop.py` awaits it: unchanged, or for a streaming handler a coroutine function that
-    runs it up to its first item and returns the `Stream`. An async generator function that is not marked
-    gets its generator refused as a result, as awslambdaric refuses it (`Runtime.MarshalError`)."""
-    content_type = content_type_of(handler)
+def for_async_loop(handler: Callable, content_type: str | None) -> Callable:
+    """The handler as `aioloop.py` awaits it: unchanged, or for a streaming handler (its `content_type_of`,
+    decided at init) a coroutine function that runs it up to its first item and returns the `Stream`. An async
+    generator function that is not marked gets its generator refused as a result, as awslambdaric refuses it
+    (`Runtime.MarshalError`)."""
     if content_type is None:
         if not is_async_generator_handler(handler):
             return handler
