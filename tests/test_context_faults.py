@@ -149,3 +149,18 @@ def test_format_frames_matches_traceback_format_list_of_tuples():
     except ValueError as exc:
         frames = traceback.extract_tb(exc.__traceback__)
     assert format_frames(frames) == traceback.format_list([(f.filename, f.lineno, f.name, f.line) for f in frames])
+
+
+def test_every_context_reads_the_environment_as_it_is_now(monkeypatch):
+    """As awslambdaric: the five variables are read for each context, so a handler's change shows in the next one
+    (fastric decodes them again only when their bytes changed)."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "one")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+    first = LambdaContext("rid", None, None, 0)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "two")
+    second = LambdaContext("rid", None, None, 0)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    third = LambdaContext("rid", None, None, 0)
+    assert (first.function_name, first.memory_limit_in_mb) == ("one", "128")
+    assert (second.function_name, second.memory_limit_in_mb) == ("two", "128")
+    assert (third.function_name, third.memory_limit_in_mb) == ("two", None)

@@ -103,14 +103,23 @@ _FS_ENCODING = sys.getfilesystemencoding()
 
 def _environment() -> tuple[str | None, ...]:
     """The five variables, read now (as awslambdaric reads them for every context): `os.environ.get` for each,
-    from the bytes mapping behind `os.environ` where there is one (a fifth of the time per invocation)."""
+    from the bytes mapping behind `os.environ` where there is one. The bytes are looked up for every context; they
+    are decoded again only when one of them changed (a handler may set them), so the answer is always today's."""
+    global _last_raw, _last_values
     data = getattr(os.environ, "_data", None)
     if data is None or os.name != "posix":
         return tuple(os.environ.get(name) for name in _ENVIRONMENT)
-    return tuple(
-        None if value is None else value.decode(_FS_ENCODING, "surrogateescape")
-        for value in map(data.get, _ENVIRONMENT_KEYS)
-    )
+    raw = tuple(map(data.get, _ENVIRONMENT_KEYS))
+    if raw != _last_raw:
+        _last_values = tuple(
+            None if value is None else value.decode(_FS_ENCODING, "surrogateescape") for value in raw
+        )
+        _last_raw = raw
+    return _last_values
+
+
+_last_raw: tuple = ()
+_last_values: tuple[str | None, ...] = ()
 
 
 def _read_client_context(value: str | dict) -> tuple[dict, ClientContext | None]:
