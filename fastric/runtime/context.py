@@ -111,9 +111,7 @@ def _environment() -> tuple[str | None, ...]:
         return tuple(os.environ.get(name) for name in _ENVIRONMENT)
     raw = tuple(map(data.get, _ENVIRONMENT_KEYS))
     if raw != _last_raw:
-        _last_values = tuple(
-            None if value is None else value.decode(_FS_ENCODING, "surrogateescape") for value in raw
-        )
+        _last_values = tuple(None if value is None else value.decode(_FS_ENCODING, "surrogateescape") for value in raw)
         _last_raw = raw
     return _last_values
 
