@@ -313,8 +313,16 @@ def expected_success(event: dict) -> tuple:
 
 @pytest.fixture(autouse=True)
 def _runtime_state(monkeypatch):
+    """The runtime's process-wide state, as a runtime process has it, restored after each test."""
     monkeypatch.setattr(lifecycle, "state", lifecycle.Phase.UNARMED)
     monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    saved = {name: getattr(logs.state, name) for name in logs.LogState.__slots__}
+    try:
+        yield
+    finally:
+        logs.use_task_local_ids(False)
+        for name, value in saved.items():
+            setattr(logs.state, name, value)
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -19,6 +19,7 @@ is imported.
 from __future__ import annotations
 
 import os
+import sys
 from types import CoroutineType
 
 from fastric.runtime import logs
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
     from fastric.runtime.wire.protocol import Requests
 
 NEXT_FAILED = "Failed to get next invocation"
+
+# `os.environ` on POSIX: a str view over a mapping of bytes (`_data`) kept in step with the C environment.
+_PLAIN_ENVIRON = os._Environ if os.name == "posix" and hasattr(os.environ, "_data") else None
+_TRACE_KEY = b"_X_AMZN_TRACE_ID"
+_FS_ENCODING = sys.getfilesystemencoding()
+_putenv, _unsetenv = os.putenv, os.unsetenv
 
 
 class Exit(Exception):
@@ -198,10 +205,20 @@ def begin(invocation: Invocation) -> LambdaContext:
 
     Under Managed Instances both are the current Task's (`logs.use_task_local_ids`, `concurrent.TaskLocalEnviron`)."""
     logs.set_request(invocation.request_id, invocation.tenant_id)
-    if invocation.trace_id is not None:
-        os.environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
-    elif "_X_AMZN_TRACE_ID" in os.environ:
-        del os.environ["_X_AMZN_TRACE_ID"]
+    trace_id = invocation.trace_id
+    environ = os.environ
+    if environ.__class__ is _PLAIN_ENVIRON:  # what `os.environ[...] = ...` does, without its Python-level steps
+        if trace_id is not None:
+            value = trace_id.encode(_FS_ENCODING, "surrogateescape")
+            _putenv(_TRACE_KEY, value)
+            environ._data[_TRACE_KEY] = value  # type: ignore[attr-defined]
+        elif _TRACE_KEY in environ._data:  # type: ignore[attr-defined]
+            _unsetenv(_TRACE_KEY)
+            del environ._data[_TRACE_KEY]  # type: ignore[attr-defined]
+    elif trace_id is not None:  # Managed Instances' task-local view, or another mapping a function installed
+        environ["_X_AMZN_TRACE_ID"] = trace_id
+    elif "_X_AMZN_TRACE_ID" in environ:
+        del environ["_X_AMZN_TRACE_ID"]
     return LambdaContext(
         invocation.request_id,
         invocation.client_context,

@@ -140,37 +140,40 @@ class Requests:
         self.restore_next: Request = [b"GET " + BASE + b"/restore/next HTTP/1.1\r\n" + common + b"\r\n"]
         self._invocation_prefix = b"POST " + BASE + b"/invocation/"
         self._response_suffix = b"/response HTTP/1.1\r\n" + common
+        self._typed_response_suffix: dict[bytes, bytes] = {}  # with its Content-Type line, per content type
         self._error_suffix = b"/error HTTP/1.1\r\n" + common + b"Content-Type: application/json\r\n"
         self._init_error = b"POST " + BASE + b"/init/error HTTP/1.1\r\n" + common
         self._restore_error = b"POST " + BASE + b"/restore/error HTTP/1.1\r\n" + common
 
     def response(self, request_id: str, body: bytes, content_type: bytes, invocation_id: str | None) -> list[bytes]:
         """`POST /invocation/{id}/response` as [head, body]."""
-        head = (
-            self._invocation_prefix
-            + request_id.encode()
-            + self._response_suffix
-            + b"Content-Type: "
-            + content_type
-            + b"\r\n"
-            + _invocation_id_header(invocation_id)
-            + b"Content-Length: "
-            + str(len(body)).encode()
-            + b"\r\n\r\n"
+        typed = self._typed_response_suffix.get(content_type)
+        if typed is None:
+            typed = self._response_suffix + b"Content-Type: " + content_type + b"\r\n"
+            if len(self._typed_response_suffix) < 16:  # the codec's two, and a few streaming content types
+                self._typed_response_suffix[content_type] = typed
+        head = b"".join(
+            (
+                self._invocation_prefix,
+                request_id.encode(),
+                typed,
+                _invocation_id_header(invocation_id) if invocation_id else b"",
+                b"Content-Length: %d\r\n\r\n" % len(body),
+            )
         )
         return [head, body]
 
     def error(self, request_id: str, body: bytes, xray_cause: bytes | None, invocation_id: str | None) -> list[bytes]:
         """`POST /invocation/{id}/error` (no error-type header, as awslambdaric) as [head, body]."""
-        head = (
-            self._invocation_prefix
-            + request_id.encode()
-            + self._error_suffix
-            + (b"Lambda-Runtime-Function-XRay-Error-Cause: " + xray_cause + b"\r\n" if xray_cause else b"")
-            + _invocation_id_header(invocation_id)
-            + b"Content-Length: "
-            + str(len(body)).encode()
-            + b"\r\n\r\n"
+        head = b"".join(
+            (
+                self._invocation_prefix,
+                request_id.encode(),
+                self._error_suffix,
+                b"Lambda-Runtime-Function-XRay-Error-Cause: " + xray_cause + b"\r\n" if xray_cause else b"",
+                _invocation_id_header(invocation_id),
+                b"Content-Length: %d\r\n\r\n" % len(body),
+            )
         )
         return [head, body]
 
