@@ -191,6 +191,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
         help=f"external extensions: the executables in DIR, started before the bootstrap "
         f"(default {SYSTEM_EXTENSIONS} when it exists)",
     )
+    parser.add_argument(
+        "--import-profile",
+        action="store_true",
+        help="after the REPORT line with Init Duration, show the handler module's 15 slowest imports "
+        "(cumulative and self, ms) and their total, from a Python bootstrap's own import timing (-X importtime)",
+    )
     if command == "invoke":
         parser.add_argument("--event", metavar="JSON", help="the event (default {})")
         parser.add_argument("--event-file", metavar="PATH", help="read the event from a file")
@@ -235,6 +241,7 @@ def _function_config(args: argparse.Namespace, handler: str | None, command: lis
         concurrency=concurrency,
         region=os.environ.get("AWS_REGION") or DEFAULT_REGION,
         extensions_dir=extensions_dir,
+        import_profile=args.import_profile,
     )
 
 

@@ -8,6 +8,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from .importprofile import ENVIRONMENT as IMPORT_TIMING
+
 DEFAULT_FUNCTION_NAME = "test_function"  # the RIE's
 DEFAULT_TIMEOUT = 300.0  # seconds, the RIE's
 DEFAULT_INIT_TIMEOUT = 10.0  # seconds, Lambda's init limit for on-demand functions
@@ -37,6 +39,7 @@ class FunctionConfig:
     region: str = DEFAULT_REGION
     extensions_dir: str | None = None  # external extensions: its executable files, started before the runtime
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    import_profile: bool = False  # --import-profile: the bootstrap runs with PYTHONPROFILEIMPORTTIME=1
 
     @property
     def slots(self) -> int:
@@ -69,6 +72,8 @@ class FunctionConfig:
             }
         )
         env.setdefault("TZ", ":UTC")
+        if self.import_profile:
+            env.update(IMPORT_TIMING)
         if self.handler:
             env["_HANDLER"] = self.handler
         if self.concurrency is None:

@@ -20,15 +20,21 @@ MAX_LINE = 256 * 1024  # a longer line is handed on in pieces of this size
 STDERR = 2
 
 LineCallback = Callable[[str, float], None]
+LineFilter = Callable[[str], bool]
 
 
 class LineCapture:
     """Reads one pipe on the event loop; see the module docstring."""
 
-    def __init__(self, fd: int, on_line: LineCallback, forward_to: int | None = STDERR):
+    def __init__(
+        self, fd: int, on_line: LineCallback, forward_to: int | None = STDERR, divert: LineFilter | None = None
+    ):
+        """`divert`: a line it returns True for is taken out (neither forwarded nor handed on); with it, the
+        output is forwarded by whole lines (`--import-profile` takes the interpreter's import timing so)."""
         self.fd = fd
         self.on_line = on_line
         self.forward_to = forward_to
+        self.divert = divert
         self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
         self._partial = bytearray()
         os.set_blocking(fd, False)
@@ -36,11 +42,11 @@ class LineCapture:
 
     @classmethod
     async def spawn(
-        cls, command: list[str], cwd: str, env: dict[str, str], on_line: LineCallback
+        cls, command: list[str], cwd: str, env: dict[str, str], on_line: LineCallback, divert: LineFilter | None = None
     ) -> tuple[asyncio.subprocess.Process, LineCapture]:
         """Start `command` in a session of its own, its stdout and stderr captured; OSError if it cannot start."""
         read_fd, write_fd = os.pipe()
-        capture = cls(read_fd, on_line)
+        capture = cls(read_fd, on_line, divert=divert)
         try:
             process = await asyncio.create_subprocess_exec(
                 *command,
@@ -70,7 +76,8 @@ class LineCapture:
             if not data:
                 self._finish()
                 return
-            self._forward(data)
+            if self.divert is None:
+                self._forward(data)
             self._split(data, time.time())
 
     async def wait_closed(self, timeout: float) -> None:
@@ -114,10 +121,14 @@ class LineCapture:
             del self._partial[:MAX_LINE]
 
     def _emit(self, raw: bytes | bytearray, at: float) -> None:
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
+        line_end = raw.endswith(b"\r")
+        text = (raw[:-1] if line_end else raw).decode("utf-8", "replace")
+        if self.divert is not None:
+            if self.divert(text):
+                return
+            self._forward(bytes(raw) + b"\n")
         try:
-            self.on_line(raw.decode("utf-8", "replace"), at)
+            self.on_line(text, at)
         except Exception as error:  # a consumer's bug must not stop the copy to stderr
             asyncio.get_running_loop().call_exception_handler(
                 {"message": "error in a log line consumer", "exception": error}

@@ -43,6 +43,7 @@ from collections.abc import Callable
 from . import documents, telemetry
 from .config import FunctionConfig
 from .extensions import Extensions, extension_environment, find_extensions
+from .importprofile import ImportTimes
 from .invocation import Invocation, State
 from .logcapture import LineCapture
 from .report import PlatformLog, kb_to_mb, peak_rss_kb
@@ -101,6 +102,7 @@ class Instance:
         self.polls_received = 0  # /next calls so far: the runtime's "done" signal
         self.next_marks: dict[str, int] = {}  # request id -> polls_received when it was dispatched
         self._poll_waiters: list[asyncio.Future] = []
+        self.import_times: ImportTimes | None = None  # --import-profile: the bootstrap's import timing
 
     @property
     def alive(self) -> bool:
@@ -285,12 +287,14 @@ class Sandbox:
                 error_type,
                 lambda request_id: documents.error_document(error_type, f"RequestId: {request_id} Error: {message}"),
             )
+        import_times = ImportTimes() if config.import_profile else None
         try:
             process, capture = await LineCapture.spawn(
                 config.command,
                 config.task_root,
                 environment,
                 lambda line, at: self._log_line(extensions, "function", line, at),
+                divert=import_times.take if import_times is not None else None,
             )
         except OSError as error:
             reason = f"fork/exec {config.command[0]}: {(error.strerror or str(error)).lower()}"
@@ -301,6 +305,7 @@ class Sandbox:
                 "Runtime.InvalidEntrypoint", lambda request_id: documents.invalid_entrypoint(request_id, reason)
             )
         instance = Instance(process, extensions, capture)
+        instance.import_times = import_times
         instance.spawned_at = init_started  # Init Duration covers the extensions' init too
         self.current = instance
         self.log.note(f"bootstrap started (pid {instance.pid}): {' '.join(config.command)}")
@@ -595,6 +600,9 @@ class Sandbox:
                 invocation.report_error_type,
             ),
         )
+        if init_ms is not None and instance is not None and instance.import_times is not None:
+            profile = instance.import_times.profile(self.config.command, self.config.handler, init_ms)
+            self.log.import_profile(request_id, profile)
         self._running.pop(request_id, None)
         if instance is not None and invocation.dispatched_at and instance.telemetry.active:
             if not runtime_done:
