@@ -151,14 +151,17 @@ async def run(spec: dict[str, Any]) -> int:
         await emulator.close()
         _say({"ready": False, "error": f"cannot listen on {HOST}: {error}"})
         return 1
-    stop = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     assert emulator.invoke_address is not None
-    _say({"ready": True, "invoke_port": emulator.invoke_address[1], "control_port": control.sockets[0].getsockname()[1]})
+    control_port = control.sockets[0].getsockname()[1]
+    _say({"ready": True, "invoke_port": emulator.invoke_address[1], "control_port": control_port})
     stdin_closed = asyncio.ensure_future(_stdin_closed())
-    await asyncio.wait([stop, stdin_closed], return_when=asyncio.FIRST_COMPLETED)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([stopped, stdin_closed], return_when=asyncio.FIRST_COMPLETED)
     stdin_closed.cancel()
+    stopped.cancel()
     control.close()
     await emulator.close()
     return 0

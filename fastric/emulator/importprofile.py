@@ -88,15 +88,14 @@ class ImportProfile:
         if self.message:
             return [f"import profile: {self.message}{init}"]
         whose = f"handler {self.handler}" if self.scope == "handler" else "the bootstrap (all its imports)"
+        if not self.imports:
+            return [f"import profile of {whose}: no module imported but those the runtime had already{init}"]
         head = (
             f"import profile of {whose}: {self.total_ms:.2f} ms importing {self.count} modules{init}; "
             f"the {len(self.imports)} slowest:"
         )
         rows = [f"  {'cumulative':>10}  {'self':>8}  module (ms)"]
-        rows += [
-            f"  {item.cumulative_ms:10.2f}  {item.self_ms:8.2f}  {item.module}"
-            for item in self.imports
-        ]
+        rows += [f"  {item.cumulative_ms:10.2f}  {item.self_ms:8.2f}  {item.module}" for item in self.imports]
         return [head, *rows]
 
     def __str__(self) -> str:
@@ -139,7 +138,8 @@ class ImportTimes:
         self, command: list[str], handler: str | None, init_duration_ms: float | None = None, top: int = TOP
     ) -> ImportProfile:
         """The profile of the handler module's imports (see the module docstring)."""
-        result = ImportProfile(init_duration_ms=init_duration_ms, handler=handler)
+        init_ms = None if init_duration_ms is None else round(init_duration_ms, 2)
+        result = ImportProfile(init_duration_ms=init_ms, handler=handler)
         if not self.seen:
             result.message = NOT_PYTHON.format(command=" ".join(command))
             return result

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import base64
-import http.client
 import importlib.util
 import json
 import os
@@ -20,9 +19,10 @@ import sys
 import threading
 import weakref
 from collections.abc import Sequence
+from http.client import HTTPConnection, HTTPException
 from typing import Any
 
-from .results import HTTPResult, Headers, InvokeResult, InvokeStream, split_frames
+from .results import Headers, HTTPResult, InvokeResult, InvokeStream, split_frames
 
 RUNTIMES = {"fastric": "fastric", "awslambdaric": "awslambdaric"}
 START_TIMEOUT = 60.0  # seconds for the emulator to be listening with the bootstrap spawned
@@ -83,7 +83,7 @@ class LocalFunction:
         self.process: subprocess.Popen[bytes] | None = None
         self.invoke_port = 0
         self.control_port = 0
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[HTTPConnection] = []
         self._lock = threading.Lock()
 
     # -- life ------------------------------------------------------------------------------
@@ -103,7 +103,9 @@ class LocalFunction:
             self.process.stdin.write(json.dumps(self._spec()).encode() + b"\n")
             self.process.stdin.flush()
             ready = _read_line(self.process.stdout, START_TIMEOUT)
-            message = json.loads(ready) if ready else {"error": "the emulator exited before it was ready"}
+            message: dict[str, Any] = (
+                json.loads(ready) if ready else {"error": "the emulator exited before it was ready"}
+            )
         except (OSError, ValueError) as error:
             message = {"error": f"the emulator did not start: {error}"}
         if not message.get("ready"):
@@ -226,7 +228,7 @@ class LocalFunction:
         """A Function URL request (payload format 2.0, as `fastric emulate --function-url` serves it)."""
         self.start()
         data = body.encode() if isinstance(body, str) else body
-        connection = http.client.HTTPConnection("127.0.0.1", self.invoke_port, timeout=self._http_timeout)
+        connection = HTTPConnection("127.0.0.1", self.invoke_port, timeout=self._http_timeout)
         try:
             connection.request(method, path, body=data, headers=headers or {})
             response = connection.getresponse()
@@ -239,14 +241,14 @@ class LocalFunction:
     def _http_timeout(self) -> float:
         return self.timeout + INIT_TIMEOUT + HTTP_MARGIN
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> HTTPConnection:
         self.start()
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=self._http_timeout)
+        return HTTPConnection("127.0.0.1", self.control_port, timeout=self._http_timeout)
 
-    def _release(self, connection: http.client.HTTPConnection, reusable: bool) -> None:
+    def _release(self, connection: HTTPConnection, reusable: bool) -> None:
         if reusable and self.process is not None:
             with self._lock:
                 self._idle.append(connection)
@@ -259,7 +261,7 @@ class LocalFunction:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             data = response.read()
-        except (ConnectionError, http.client.HTTPException) as error:
+        except (ConnectionError, HTTPException) as error:
             connection.close()
             if self.process is None or self.process.poll() is not None:
                 raise LocalFunctionError(f"the emulator of {self!r} is not running") from error
