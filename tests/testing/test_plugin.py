@@ -141,6 +141,29 @@ def test_outcomes_through_the_real_runtime(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=9)
 
 
+def test_under_xdist_and_pytest_benchmark(pytester: pytest.Pytester) -> None:
+    result = run_inner(
+        pytester,
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_parallel(lambda_function, n):
+            fn = lambda_function("app.handler")
+            assert fn.invoke({"n": n}).payload["echo"] == {"n": n}
+
+        def test_benchmark(lambda_function, benchmark):
+            fn = lambda_function("app.handler")
+            result = benchmark(fn.invoke, {"warm": True})
+            assert result.payload["echo"] == {"warm": True}
+        """,
+        "-n",
+        "2",
+        "--benchmark-disable",
+    )
+    result.assert_outcomes(passed=5)
+
+
 def test_awslambdaric_missing_skips_with_the_reason(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(sitecustomize="import sys; sys.modules['awslambdaric'] = None")  # find_spec fails
     result = run_inner(
