@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-APP = '''
+APP = """
 import colorsys, os, time
 import fastric
 
@@ -44,7 +44,7 @@ def streams(event, context):
 
 def url(event, context):
     return {"statusCode": 201, "headers": {"x-path": event["rawPath"]}, "body": event["body"] or ""}
-'''
+"""
 
 
 def run_inner(pytester: pytest.Pytester, source: str, *args: str, **env: str) -> pytest.RunResult:
