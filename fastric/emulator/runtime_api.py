@@ -63,7 +63,7 @@ class RuntimeAPI:
     async def next(self, exchange: Exchange) -> None:
         sandbox = self.sandbox
         instance = sandbox.current
-        if instance is None or not instance.alive or instance.retiring:
+        if instance is None or instance.refuses_next:
             # A process the emulator has given up on (after a timeout or an init error): tell it to exit.
             return exchange.respond(500, JSON, RUNTIME_UNAVAILABLE)
         instance.polled()
@@ -74,7 +74,7 @@ class RuntimeAPI:
                 await init
             except asyncio.CancelledError:
                 return
-            if instance.retiring or not instance.alive:
+            if instance.refuses_next:
                 return exchange.respond(500, JSON, RUNTIME_UNAVAILABLE)
         invocation = instance.take_queued()
         if invocation is None:
@@ -85,7 +85,7 @@ class RuntimeAPI:
             except asyncio.CancelledError:
                 return
         if exchange.closed:  # the poller went away as it was served: give the invocation to the next one
-            instance.queued.appendleft(invocation)
+            instance.requeue(invocation)
             return
         sandbox.dispatched(instance, invocation)
         exchange.respond(200, _next_headers(invocation, sandbox.config.function_arn), invocation.event)
@@ -151,7 +151,7 @@ class RuntimeAPI:
     # -- /init/error -----------------------------------------------------------------------
     async def init_error(self, exchange: Exchange) -> None:
         instance = self.sandbox.current
-        if instance is None or instance.polls_received or instance.init_error is not None:
+        if instance is None or not instance.may_post_init_error:
             await exchange.read_body()
             source = "Ready" if instance is not None and instance.polls_received else "InitError"
             return exchange.respond(403, JSON, documents.invalid_state_transition(source, "InitError"))
