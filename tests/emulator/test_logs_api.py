@@ -95,7 +95,9 @@ def test_logs_api_tcp_destination(emulator, tmp_path):
 def test_logs_api_is_refused_under_managed_instances(emulator, tmp_path):
     record = tmp_path / "record.jsonl"
     add_extension(tmp_path / "ext", "recorder", EXT_LOGS="platform", EXT_EVENTS="SHUTDOWN")
-    emu = emulator("--concurrency", "2", "--extensions", str(tmp_path / "ext"), "--", *BOOTSTRAP, env=environment(record))
+    emu = emulator(
+        "--concurrency", "2", "--extensions", str(tmp_path / "ext"), "--", *BOOTSTRAP, env=environment(record)
+    )
     assert emu.invoke({}).status == 200
     assert emu.stop() == 0
     refused = records(record, "subscribe")[0]
