@@ -495,6 +495,13 @@ class Sandbox:
         )
         instance.telemetry.start(invocation.request_id, invocation.trace_id)
 
+    def worker_exited(self, invocation: Invocation, document: bytes) -> None:
+        """The runtime's parent reported that the worker holding `invocation` died: answered as a crash."""
+        message = documents.error_message(document)
+        reason = message.split("Error: ", 1)[-1] if message else "Runtime.ExitError"
+        self.log.note(f"{invocation.request_id}: a runtime worker exited during the invocation: {reason}")
+        Failure("Runtime.ExitError", lambda request_id: document).apply(invocation)
+
     def lookup(self, request_id: str) -> tuple[Invocation | None, bool]:
         """The invocation in flight with this id; else (None, whether the id was ever seen)."""
         invocation = self.inflight.get(request_id)
