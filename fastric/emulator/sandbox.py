@@ -165,10 +165,10 @@ class Instance:
             await asyncio.wait((waiter, self.exited), return_when=asyncio.FIRST_COMPLETED)
 
     def drain_logs(self) -> None:
-        """Take in the output the runtime and extensions have written so far."""
-        self.capture.drain()
+        """Take in the output the runtime and extensions have written so far (a partial line as a line)."""
+        self.capture.drain(flush_partial=True)
         for capture in self.extensions.captures:
-            capture.drain()
+            capture.drain(flush_partial=True)
 
     def signal(self, signum: int) -> None:
         if self.alive:
