@@ -35,8 +35,8 @@ EXTENSION = textwrap.dedent(
     sys.path.insert(0, {str(HERE)!r})
     from api_client import call
     name = os.path.basename(sys.argv[0])
-    _, headers, _ = call("POST", "/2020-01-01/extension/register", json.dumps({{"events": ["INVOKE", "SHUTDOWN"]}}).encode(),
-                         {{"Lambda-Extension-Name": name}})
+    events = json.dumps({{"events": ["INVOKE", "SHUTDOWN"]}}).encode()
+    _, headers, _ = call("POST", "/2020-01-01/extension/register", events, {{"Lambda-Extension-Name": name}})
     ident = {{"Lambda-Extension-Identifier": headers["lambda-extension-identifier"]}}
     while True:
         _, _, event = call("GET", "/2020-01-01/extension/event/next", headers=ident)
