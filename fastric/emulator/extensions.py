@@ -138,7 +138,7 @@ class Extensions:
         self.log = log
         self.on_line = on_line
         self.on_failure = on_failure
-        self.telemetry = Telemetry(log)
+        self.telemetry = Telemetry(log, multi_concurrency=config.concurrency is not None)
         self.external: dict[str, Extension] = {}  # by file name, launched or not
         self.internal: dict[str, Extension] = {}
         self.by_id: dict[str, Extension] = {}

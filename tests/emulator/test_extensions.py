@@ -25,8 +25,7 @@ def test_external_extension_lifecycle(emulator, tmp_path):
         "fn",
         "--",
         *BOOTSTRAP,
-        "my.handler",
-        env=environment(record, BOOT_SIGTERM="exit"),
+        env=environment(record, BOOT_SIGTERM="exit", _HANDLER="my.handler"),
     )
     first, second = emu.invoke({"n": 1}), emu.invoke({"n": 2})
     assert first.status == second.status == 200
