@@ -1,0 +1,82 @@
+"""`LocalFunction` without pytest's fixture: a context manager, the invoke options, and cleanup when its owner dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fastric.testing import InvokeResult, LocalFunction
+
+APP = """\
+import fastric
+
+def context(event, context):
+    return {"custom": context.client_context.custom, "event": event}
+
+@fastric.streaming
+def text(event, context):
+    yield b"not "
+    yield b"json"
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_context_manager_with_the_invoke_options(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    with LocalFunction("app.context", task_root=tmp_path) as fn:
+        result = fn.invoke(payload=b'{"raw": true}', client_context={"custom": {"user": "Zoë"}})
+        assert isinstance(result, InvokeResult)
+        assert result.payload == {"custom": {"user": "Zoë"}, "event": {"raw": True}}
+        refused = fn.invoke(payload=b"not json")
+        assert refused.status_code == 400 and refused.payload["Type"] == "User"
+        pid = fn.pid
+        assert pid is not None and alive(pid)
+    assert not alive(pid)
+    with LocalFunction("app.text", task_root=tmp_path) as fn:
+        result = fn.invoke()
+        assert result.raw == b"not json" and result.payload == b"not json"  # not JSON: the bytes
+
+
+def test_the_emulator_stops_when_its_owner_is_killed(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("import os\ndef handler(event, context):\n    return os.getpid()\n")
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import json, time\n"
+            "from fastric.testing import LocalFunction\n"
+            f"fn = LocalFunction('app.handler', task_root={str(tmp_path)!r}).start()\n"
+            "print(json.dumps([fn.pid, fn.invoke().payload]), flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert owner.stdout is not None
+        pids = json.loads(owner.stdout.readline())
+        assert all(alive(pid) for pid in pids)
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait()
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in pids if alive(pid)]
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
