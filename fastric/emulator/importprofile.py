@@ -61,6 +61,7 @@ class ImportProfile:
     handler: str | None = None
     scope: str = "handler"  # "handler", or "bootstrap" when the handler's imports could not be told apart
     message: str | None = None  # why there is no profile (a bootstrap that is not Python)
+    first_invoke_ms: float = 0.0  # imports of the handler's during its first invocation (lazy ones), not in init
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -74,6 +75,7 @@ class ImportProfile:
             "handler": self.handler,
             "scope": self.scope,
             "message": self.message,
+            "first_invoke_ms": self.first_invoke_ms,
         }
 
     @classmethod
@@ -88,11 +90,12 @@ class ImportProfile:
         if self.message:
             return [f"import profile: {self.message}{init}"]
         whose = f"handler {self.handler}" if self.scope == "handler" else "the bootstrap (all its imports)"
+        later = f"; {self.first_invoke_ms:.2f} ms more during the first invocation" if self.first_invoke_ms else ""
         if not self.imports:
-            return [f"import profile of {whose}: no module imported but those the runtime had already{init}"]
+            return [f"import profile of {whose}: no module imported during the init but the runtime's{init}{later}"]
         head = (
-            f"import profile of {whose}: {self.total_ms:.2f} ms importing {self.count} modules{init}; "
-            f"the {len(self.imports)} slowest:"
+            f"import profile of {whose}: {self.total_ms:.2f} ms importing {self.count} modules during the "
+            f"init{init}{later}; the {len(self.imports)} slowest:"
         )
         rows = [f"  {'cumulative':>10}  {'self':>8}  module (ms)"]
         rows += [f"  {item.cumulative_ms:10.2f}  {item.self_ms:8.2f}  {item.module}" for item in self.imports]
@@ -115,6 +118,7 @@ class ImportTimes:
 
     def __init__(self) -> None:
         self.roots: list[_Node] = []
+        self.init_roots: int | None = None  # how many of `roots` the init made (None: init not over yet)
         self.seen = False
         self._pending: dict[int, list[_Node]] = {}
 
@@ -134,6 +138,11 @@ class ImportTimes:
             self._pending.setdefault(level, []).append(node)
         return True
 
+    def end_init(self) -> None:
+        """The runtime called `/next`: the top-level imports from here on belong to invocations."""
+        if self.init_roots is None:
+            self.init_roots = len(self.roots)
+
     def profile(
         self, command: list[str], handler: str | None, init_duration_ms: float | None = None, top: int = TOP
     ) -> ImportProfile:
@@ -144,10 +153,14 @@ class ImportTimes:
             result.message = NOT_PYTHON.format(command=" ".join(command))
             return result
         package = runtime_package(command)
+        split = len(self.roots) if self.init_roots is None else self.init_roots
+        init, later = self.roots[:split], self.roots[split:]
         if package is not None and handler:
-            roots = handler_roots(self.roots, package)
+            roots = handler_roots(init, package)
+            later = [root for root in later if root.name.split(".")[0] != package]
         else:
-            roots, result.scope = after_startup(self.roots), "bootstrap"
+            roots, result.scope = after_startup(init), "bootstrap"
+        result.first_invoke_ms = round(sum(root.cumulative_us for root in later) / 1000, 3)
         flat = list(_walk(roots, 0))
         flat.sort(key=lambda item: item.cumulative_ms, reverse=True)
         result.total_ms = round(sum(root.cumulative_us for root in roots) / 1000, 3)

@@ -395,6 +395,9 @@ class Sandbox:
     # -- init ------------------------------------------------------------------------------
     async def complete_init(self, instance: Instance) -> None:
         """The runtime called /next before init ended: close registration, wait for every extension's next."""
+        if instance.import_times is not None:  # what the runtime imported before this /next was its init
+            instance.capture.drain()
+            instance.import_times.end_init()
         instance.extensions.close_registration()
         await instance.extensions.wait_initialized()
         if instance.initialized_at is None and instance.init_error is None and not instance.refuses_next:

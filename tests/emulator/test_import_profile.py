@@ -50,9 +50,19 @@ def test_the_handler_modules_imports_ranked_by_cumulative_time():
     ]  # not the runtime's own imports (fastric.*, and socket under them), not the interpreter's start-up
     assert (profile.total_ms, profile.count, profile.init_duration_ms, profile.scope) == (5.7, 5, 123.46, "handler")
     text = str(profile)
-    assert text.startswith("import profile of handler app.handler: 5.70 ms importing 5 modules")
+    assert text.startswith("import profile of handler app.handler: 5.70 ms importing 5 modules during the init")
     assert "Init Duration: 123.46 ms" in text and "5.50      1.10  boto3" in text
     assert ImportProfile.from_dict(profile.to_dict()) == profile
+
+
+def test_imports_after_the_first_next_belong_to_the_first_invocation():
+    times = collect(TIMING[:-2])  # up to boto3: the runtime then called /next
+    times.end_init()
+    for line in TIMING[-2:] + ["import time:       700 |        700 | fastric.runtime.hot"]:
+        assert times.take(line)
+    profile = times.profile(FASTRIC, "app.handler", 100.0)
+    assert (profile.total_ms, profile.first_invoke_ms) == (5.5, 0.2)  # colorsys (lazy), not the runtime's own
+    assert "5.50 ms importing 4 modules during the init (Init Duration: 100.00 ms); 0.20 ms more during" in str(profile)
 
 
 def test_at_most_15_and_the_same_rule_for_awslambdaric():
