@@ -227,7 +227,12 @@ class StreamSink(ResponseSink):
         self.terminal = terminal
         self.function_error = False
         self.status = 0
+        self.muted = False
         self._ends_with_newline = True
+
+    def mute(self) -> None:
+        """Write nothing more (the invoke was interrupted: what follows is the emulator stopping it)."""
+        self.muted = True
 
     def complete(self, status: int, content_type: str, body: bytes, function_error: bool) -> None:
         self.status, self.function_error = status, function_error
@@ -238,7 +243,7 @@ class StreamSink(ResponseSink):
         self.status = 200
 
     def write(self, data: bytes) -> None:
-        if data:
+        if data and not self.muted:
             self.out.write(data)
             self.out.flush()
             self._ends_with_newline = data.endswith(b"\n")

@@ -17,8 +17,15 @@ class PlatformLog:
     def __init__(self, out: TextIO | None = None, prefix: str = "fastric emulate"):
         self.out = out or sys.stderr
         self.prefix = prefix
+        self.muted = False
+
+    def mute(self) -> None:
+        """Write nothing more (lines are still returned, for the log tail)."""
+        self.muted = True
 
     def _write(self, line: str) -> str:
+        if self.muted:
+            return line
         try:
             self.out.write(line + "\n")
             self.out.flush()

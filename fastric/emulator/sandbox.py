@@ -201,6 +201,7 @@ class Sandbox:
         self._spawn_lock = asyncio.Lock()
         self._closing = False
         self.reporter = Reporter(config, log, self.initialization_type)
+        self._skipped: set[tuple[str, str]] = set()  # extension files already said to be skipped
 
     @property
     def initialization_type(self) -> str:
@@ -254,6 +255,12 @@ class Sandbox:
         if not instance.stopped.done():
             instance.stopped.set_result(None)
 
+    def _skipped_extension(self, path: str, reason: str) -> None:
+        """A file of the extensions directory that is not run (said once per file and reason)."""
+        if (path, reason) not in self._skipped:
+            self._skipped.add((path, reason))
+            self.log.note(f"extension file {path} skipped: {reason}")
+
     def _forget(self, extensions: Extensions) -> None:
         if extensions in self.environments:
             self.environments.remove(extensions)
@@ -299,7 +306,9 @@ class Sandbox:
         init_started = time.monotonic()
         extensions.telemetry.init_start(self.initialization_type, config.function_name)
         failure = await extensions.launch(
-            find_extensions(config.extensions_dir), extension_environment(environment), config.task_root
+            find_extensions(config.extensions_dir, self._skipped_extension),
+            extension_environment(environment),
+            config.task_root,
         )
         if failure is None and self._closing:
             failure = ("Sandbox.Reset", "emulator stopped")

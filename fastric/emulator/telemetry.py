@@ -42,7 +42,7 @@ BUFFERING_LIMITS = {  # name: (minimum, maximum, default)
     "timeoutMs": (25, 30000, 1000),
 }
 BACKLOG_LIMIT = 10000  # init-phase events kept for subscribers yet to come
-DELIVERY_ATTEMPTS = 3
+DELIVERY_ATTEMPTS = 5  # with back-off: 0.2, 0.4, 0.8, 1.6 s (a listener may start after it subscribed)
 DELIVERY_TIMEOUT = 5.0  # seconds for one delivery attempt
 SUBSCRIBED = b'"OK"'
 SAME: Any = object()  # `logs=SAME`: the Logs API's event is the Telemetry API's, type and record
