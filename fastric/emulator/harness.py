@@ -142,7 +142,7 @@ async def run(spec: dict[str, Any]) -> int:
     except (KeyError, TypeError, ValueError) as error:
         _say({"ready": False, "error": str(error)})
         return 2
-    log = RecordingLog(prefix="fastric.testing")
+    log = RecordingLog(prefix="fastric testing")
     emulator = Emulator(config, log, function_url=True)
     try:
         await emulator.start(HOST, 0)
