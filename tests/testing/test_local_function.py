@@ -80,3 +80,17 @@ def test_the_emulator_stops_when_its_owner_is_killed(tmp_path: Path) -> None:
             owner.wait()
         if owner.stdout is not None:
             owner.stdout.close()
+
+
+def test_a_chatty_invocation_keeps_its_whole_log(tmp_path: Path) -> None:
+    """The 4 KB `X-Amz-Log-Result` tail loses a chatty invocation's START; `logs` holds all of it."""
+    (tmp_path / "app.py").write_text(
+        "def handler(event, context):\n    for n in range(5000):\n        print('line', n)\n    return n\n"
+    )
+    with LocalFunction("app.handler", task_root=tmp_path) as fn:
+        for result in (fn.invoke(), fn.invoke()):
+            lines = result.logs.splitlines()
+            assert lines[0] == f"START RequestId: {result.request_id} Version: $LATEST"
+            assert lines[1:5001] == [f"line {n}" for n in range(5000)]
+            assert lines[5001] == f"END RequestId: {result.request_id}"
+            assert lines[5002].startswith(f"REPORT RequestId: {result.request_id}\t") and len(lines) == 5003
