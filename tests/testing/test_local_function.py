@@ -94,3 +94,36 @@ def test_a_chatty_invocation_keeps_its_whole_log(tmp_path: Path) -> None:
             assert lines[1:5001] == [f"line {n}" for n in range(5000)]
             assert lines[5001] == f"END RequestId: {result.request_id}"
             assert lines[5002].startswith(f"REPORT RequestId: {result.request_id}\t") and len(lines) == 5003
+
+
+EXTENSION = """\
+#!{python}
+import http.client, json, os
+
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+def call(method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    connection.request(method, "/2020-01-01/extension" + path, body=body, headers=headers or {{}})
+    response = connection.getresponse()
+    return response.getheader("Lambda-Extension-Identifier"), json.loads(response.read() or b"null")
+
+identifier, _ = call("POST", "/register", json.dumps({{"events": ["INVOKE", "SHUTDOWN"]}}),
+                     {{"Lambda-Extension-Name": "watcher"}})
+while True:
+    _, event = call("GET", "/event/next", headers={{"Lambda-Extension-Identifier": identifier}})
+    print("watcher saw", event["eventType"], event.get("requestId"), flush=True)
+    if event["eventType"] == "SHUTDOWN":
+        break
+"""
+
+
+def test_an_external_extension_and_its_output_in_the_invocations_log(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 'ok'\n")
+    extensions = tmp_path / "extensions"
+    extensions.mkdir()
+    (extensions / "watcher").write_text(EXTENSION.format(python=sys.executable))
+    (extensions / "watcher").chmod(0o755)
+    with LocalFunction("app.handler", task_root=tmp_path, extensions=extensions) as fn:
+        result = fn.invoke()
+        assert result.payload == "ok"
+        assert f"watcher saw INVOKE {result.request_id}" in result.logs.splitlines()
