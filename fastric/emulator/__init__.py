@@ -21,7 +21,8 @@ Choices, where the RIE or the brief left room (the RIE's own behaviour is descri
 - The timeout covers the invoke phase: it starts when `/next` hands the invocation out (the deadline
   header says the same). Init has its own limit (`--init-timeout`, 10 s); an init past it, or a re-init
   after a crash or timeout, counts against the invocation waiting for it. A timeout kills the
-  bootstrap's whole process group (SIGKILL).
+  bootstrap's whole process group (SIGKILL); under `--concurrency`, as on Lambda Managed Instances, it
+  fails that invocation only.
 - `POST /2021-11-15/functions/{name}/response-streaming-invocations` (boto3's
   `invoke_with_response_stream`) answers with an AWS event stream: `PayloadChunk` events as the
   function's bytes arrive, then `InvokeComplete` (with `ErrorCode` / `ErrorDetails` on failure).

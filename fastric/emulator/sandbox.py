@@ -11,7 +11,8 @@ the timeout, and reports what happened when an instance dies:
 - exit after init: invocations in flight get 502 `Runtime.ExitError`; queued ones move to a fresh
   instance;
 - timeout: the invocation gets `Sandbox.Timedout`, the process group is killed, the next invocation
-  starts a fresh instance (other invocations in flight in the killed instance get `Runtime.ExitError`).
+  starts a fresh instance; under `--concurrency` (Managed Instances' independent timeouts) only the
+  invocation is failed, and the environment and the other invocations in flight go on.
 
 The function timeout covers the invoke phase, as on Lambda: it starts when `/next` hands the invocation
 out. Init has its own limit (`--init-timeout`, Lambda's 10 s for on-demand functions): an instance's first
@@ -551,12 +552,21 @@ class Sandbox:
             error_type="Sandbox.Timedout",
         )
         instance = invocation.instance
-        if instance is not None and instance.alive:
+        if instance is None or not instance.alive:
+            return
+        if self.config.concurrency is not None and instance.initialized_at is not None:
+            # Managed Instances' independent timeouts: the invocation is failed, the others in flight and the
+            # environment go on (the timeout is not enforced on the code, which runs on).
             self.log.note(
-                f"{invocation.request_id} timed out after {self.config.timeout:.2f} seconds: "
-                f"killing the bootstrap (pid {instance.pid}); the next invoke starts a fresh one"
+                f"{invocation.request_id} timed out after {self.config.timeout:.2f} seconds "
+                "(the other invocations and the environment go on, as on Lambda Managed Instances)"
             )
-            self._reset(instance, "timeout")
+            return
+        self.log.note(
+            f"{invocation.request_id} timed out after {self.config.timeout:.2f} seconds: "
+            f"killing the bootstrap (pid {instance.pid}); the next invoke starts a fresh one"
+        )
+        self._reset(instance, "timeout")
 
     def _reset(self, instance: Instance, reason: str) -> None:
         """Stop an instance's whole environment; the next invocation gets a fresh one."""

@@ -57,3 +57,21 @@ def test_with_concurrency_one_the_exit_status_is_kept(emulator, tmp_path):
     assert crashed.status == 502
     assert crashed.json()["errorMessage"].endswith("exit status 3")  # not "exited without providing a reason"
     assert emu.invoke({}).status == 200
+
+
+def test_a_timeout_under_concurrency_fails_only_that_invocation(emulator, tmp_path):
+    """Managed Instances' independent timeouts: no reset, the other invocation in flight finishes."""
+    (tmp_path / "crashy.py").write_text(HANDLER)
+    emu = emulator(
+        "--concurrency", "2", "--timeout", "2", "--task-root", str(tmp_path), "crashy.handler", env=clean_env()
+    )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        stuck = pool.submit(emu.invoke, {"sleep": 4})
+        time.sleep(0.2)
+        other = pool.submit(emu.invoke, {"sleep": 0.5})
+        timed_out, survivor = stuck.result(), other.result()
+    assert timed_out.status == 200 and timed_out.json()["errorType"] == "Sandbox.Timedout"
+    assert survivor.status == 200, survivor.body
+    pids = {survivor.json()["pid"], *(emu.invoke({}).json()["pid"] for _ in range(3))}
+    assert "killing the bootstrap" not in emu.stderr
+    assert len(pids) <= 2  # the same workers: the environment was not reset
