@@ -88,6 +88,7 @@ class Exchange:
         self._complete: asyncio.Future | None = None
         self._streaming = False
         self._continue_sent = False
+        self._held_back = False  # reading paused: a body past the limit before the application read or streamed it
         self._close_callbacks: list[Callable[[], None]] = []
 
     # -- request side ----------------------------------------------------------------------
@@ -108,11 +109,20 @@ class Exchange:
         if self._on_data is not None:
             self._on_data(data)
         elif not self.over_limit:
-            if self.body_size <= self._body_limit:
-                self.body += data
-            else:
-                self.over_limit = True
-                self.body = bytearray()
+            self.body += data
+            if self.body_size > self._body_limit:
+                if self._complete is not None:  # the application waits for the whole body: it is too large
+                    self._drop_body()
+                else:  # it may yet stream the body (`stream_body`): hold what came, read no more until it says
+                    self._held_back = True
+                    self.conn.pause_reading()
+
+    def _drop_body(self) -> None:
+        self.over_limit = True
+        self.body = bytearray()
+        if self._held_back:
+            self._held_back = False
+            self.conn.resume_reading()
 
     def _finish_request(self) -> None:
         self.request_complete = True
@@ -121,6 +131,8 @@ class Exchange:
 
     async def read_body(self) -> bytes:
         """Wait for the whole request; return its body (empty if it went over the limit)."""
+        if self.body_size > self._body_limit and not self.over_limit:
+            self._drop_body()
         if not self.request_complete:
             self._send_continue()
             self._complete = asyncio.get_running_loop().create_future()
@@ -129,10 +141,13 @@ class Exchange:
 
     def stream_body(self, on_data: Callable[[bytes], None]) -> None:
         """Deliver the body to `on_data` as it arrives (what came already is delivered at once)."""
+        self._on_data = on_data
+        if self._held_back:  # more than the limit came before the application chose to stream it
+            self._held_back = False
+            self.conn.resume_reading()
         if self.body:
             buffered, self.body = bytes(self.body), bytearray()
             on_data(buffered)
-        self._on_data = on_data
         self._send_continue()
 
     def pause_reading(self) -> None:

@@ -12,7 +12,8 @@
   `ImportProfile.to_dict()` on an instance's first invocation with `--import-profile`, else null).
 
 The record is complete after the REPORT line. `live=False` (invoke) holds every frame until then and sends
-one response; `live=True` (stream) sends the `D` frames as they come, chunked.
+one response, and, as Lambda's `Invoke` buffers a streamed response, a stream over 6 291 556 bytes becomes the
+`Function.ResponseSizeTooLarge` error; `live=True` (stream) sends the `D` frames as they come, chunked, uncapped.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from .documents import MAX_PAYLOAD, response_too_large
 from .httpserver import Exchange
 from .importprofile import ImportProfile
 from .invocation import ResponseSink
@@ -104,6 +106,7 @@ class RecordSink(ResponseSink):
         self.content_type = "application/json"
         self._held = bytearray()
         self._started = False
+        self._streamed = 0  # bytes of a streamed response (live=False caps them as Invoke does)
 
     def _send(self, kind: bytes, data: bytes) -> None:
         if not self.live:
@@ -125,11 +128,17 @@ class RecordSink(ResponseSink):
         self.content_type = content_type
 
     def write(self, data: bytes) -> None:
-        self._send(b"D", data)
+        self._streamed += len(data)
+        if self.live or self._streamed <= MAX_PAYLOAD:
+            self._send(b"D", data)
+        else:
+            self._held.clear()  # only D frames are held before the end
 
     def end(self, error_type: str | None, error_document: bytes | None) -> None:
         if error_document is not None:
             self._send(b"E", error_document)
+        elif not self.live and self._streamed > MAX_PAYLOAD:
+            self._send(b"E", response_too_large(self._streamed))
 
     def when_writable(self, callback: Callable[[], None]) -> None:
         if self.live:
