@@ -142,3 +142,16 @@ def test_invoke_caps_a_stream_as_lambda_does_and_stream_does_not(tmp_path: Path)
             assert too_large.error is not None and too_large.error["errorType"] == "Function.ResponseSizeTooLarge"
             stream = fn.stream({"mb": 7})
             assert sum(len(chunk) for chunk in stream) == 7 * 1048576 and stream.function_error is None
+
+
+def test_the_json_log_format_and_level_from_env(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "import logging\n\ndef handler(event, context):\n"
+        "    logging.getLogger().debug('hidden')\n    logging.getLogger().warning('shown')\n"
+    )
+    env = {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "WARN"}
+    with LocalFunction("app.handler", task_root=tmp_path, env=env) as fn:
+        result = fn.invoke()
+    records = [json.loads(line) for line in result.logs.splitlines() if line.startswith("{")]
+    assert [(record["level"], record["message"]) for record in records] == [("WARNING", "shown")]
+    assert records[0]["requestId"] == result.request_id
