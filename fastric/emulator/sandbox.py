@@ -379,6 +379,8 @@ class Sandbox:
         if not self._closing:
             self.log.note(f"bootstrap (pid {instance.pid}) exited: {documents.exit_reason(returncode)}")
         for invocation in list(instance.inflight.values()):
+            if not invocation.finished:
+                instance.telemetry.fault(invocation.request_id)
             Failure("Runtime.ExitError", lambda request_id: documents.runtime_exit(request_id, returncode)).apply(
                 invocation
             )
@@ -510,6 +512,8 @@ class Sandbox:
         message = documents.error_message(document)
         reason = message.split("Error: ", 1)[-1] if message else "Runtime.ExitError"
         self.log.note(f"{invocation.request_id}: a runtime worker exited during the invocation: {reason}")
+        if invocation.instance is not None:
+            invocation.instance.telemetry.fault(invocation.request_id)
         Failure("Runtime.ExitError", lambda request_id: document).apply(invocation)
 
     def lookup(self, request_id: str) -> tuple[Invocation | None, bool]:
