@@ -31,6 +31,14 @@ INVOKE_URL_PATH = "/2015-03-31/functions/function/invocations"
 
 def emulate_main(argv: list[str]) -> int:
     """`fastric emulate [options] [HANDLER | -- COMMAND ...]`: serve until Ctrl-C / SIGTERM, then exit 0."""
+    try:
+        return _emulate_main(argv)
+    except KeyboardInterrupt:  # before the event loop's own handler is in place
+        sys.stderr.write("fastric emulate: interrupted\n")
+        return 130
+
+
+def _emulate_main(argv: list[str]) -> int:
     options, command = _split_command(argv)
     args = _parser("emulate").parse_args(options)
     if len(args.targets) > 1:

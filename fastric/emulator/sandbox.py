@@ -167,11 +167,12 @@ class Instance:
             self._poll_waiters.append(waiter)
             await asyncio.wait((waiter, self.exited), return_when=asyncio.FIRST_COMPLETED)
 
-    def drain_logs(self) -> None:
-        """Take in the output the runtime and extensions have written so far (a partial line as a line)."""
-        self.capture.drain(flush_partial=True)
+    def drain_logs(self, flush_partial: bool) -> None:
+        """Take in the output the runtime and extensions have written so far (with `flush_partial`, a partial
+        line as a line: one invocation at a time, the invocation's output is over)."""
+        self.capture.drain(flush_partial)
         for capture in self.extensions.captures:
-            capture.drain(flush_partial=True)
+            capture.drain(flush_partial)
 
     def signal(self, signum: int) -> None:
         if self.alive:
@@ -384,6 +385,8 @@ class Sandbox:
         if not self._closing:
             self.log.note(f"bootstrap (pid {instance.pid}) exited: {documents.exit_reason(returncode)}")
         for invocation in list(instance.inflight.values()):
+            if not invocation.finished:
+                instance.telemetry.fault(invocation.request_id)
             Failure("Runtime.ExitError", lambda request_id: documents.runtime_exit(request_id, returncode)).apply(
                 invocation
             )
@@ -482,7 +485,9 @@ class Sandbox:
             await instance.wait_polled_after(mark)
             if instance.polls_received > mark:
                 came_back = True
-                instance.drain_logs()  # what the function printed belongs before its runtimeDone
+                instance.drain_logs(
+                    self.config.concurrency is None
+                )  # what the function printed belongs before its runtimeDone
                 self.reporter.runtime_done(invocation, instance)
             await instance.extensions.wait_invoke_done()
 
@@ -518,6 +523,8 @@ class Sandbox:
         message = documents.error_message(document)
         reason = message.split("Error: ", 1)[-1] if message else "Runtime.ExitError"
         self.log.note(f"{invocation.request_id}: a runtime worker exited during the invocation: {reason}")
+        if invocation.instance is not None:
+            invocation.instance.telemetry.fault(invocation.request_id)
         Failure("Runtime.ExitError", lambda request_id: document).apply(invocation)
 
     def lookup(self, request_id: str) -> tuple[Invocation | None, bool]:
@@ -596,7 +603,7 @@ class Sandbox:
     def _report(self, invocation: Invocation, instance: Instance | None, runtime_done: bool) -> None:
         request_id = invocation.request_id
         if instance is not None:
-            instance.drain_logs()
+            instance.drain_logs(self.config.concurrency is None)
         self.inflight.pop(request_id, None)
         if instance is not None:
             instance.inflight.pop(request_id, None)

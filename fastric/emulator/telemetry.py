@@ -223,6 +223,12 @@ class Telemetry:
             logs=("platform.report", {"requestId": request_id, "metrics": metrics}),
         )
 
+    def fault(self, request_id: str) -> None:
+        """The runtime went away during an invocation: the Logs API's `platform.fault` (a string)."""
+        self.emit(
+            None, None, logs=("platform.fault", f"RequestId: {request_id} Process exited before completing request")
+        )
+
     def end_init(self) -> None:
         """Init is over: no more subscriptions, no more backlog."""
         self.backlog = None

@@ -91,7 +91,26 @@ def test_ctrl_c_during_init(tmp_path):
     _check(*terminal.interrupt())
 
 
+def _reading_stdin(pid: int, timeout: float = 20) -> None:
+    """Wait until `pid` is blocked in read(0, ...) (per /proc/PID/syscall; a plain wait where it is unreadable)."""
+    read_syscall = {"x86_64": "0", "aarch64": "63"}.get(os.uname().machine)
+    if read_syscall is None:
+        time.sleep(2.0)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/syscall") as syscall:
+                fields = syscall.read().split()
+        except OSError:
+            time.sleep(2.0)
+            return
+        if fields[:2] == [read_syscall, "0x0"]:
+            return
+        time.sleep(0.05)
+
+
 def test_ctrl_c_while_reading_the_event_from_stdin():
     terminal = Terminal("-", "--", *PROBE)
-    time.sleep(1.0)  # started, and blocked reading the terminal
+    _reading_stdin(terminal.process.pid)
     _check(*terminal.interrupt())

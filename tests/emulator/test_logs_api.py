@@ -102,3 +102,16 @@ def test_logs_api_is_refused_under_managed_instances(emulator, tmp_path):
     assert emu.stop() == 0
     refused = records(record, "subscribe")[0]
     assert (refused["status"], refused["answer"]["errorType"]) == (403, "Logs.NotSupported")
+
+
+def test_a_crash_is_a_platform_fault(emulator, tmp_path):
+    record = tmp_path / "record.jsonl"
+    add_extension(tmp_path / "ext", "recorder", EXT_LOGS="platform")
+    emu = emulator("--extensions", str(tmp_path / "ext"), "--", *BOOTSTRAP, env=environment(record))
+    crashed = emu.invoke({"crash": True})
+    assert crashed.status == 502
+    request_id = crashed.headers["x-amzn-requestid"]
+    assert emu.report_for(request_id) is not None
+    assert emu.stop() == 0
+    faults = [e["record"] for e in delivered(record) if e["type"] == "platform.fault"]
+    assert faults == [f"RequestId: {request_id} Process exited before completing request"]
