@@ -1,8 +1,9 @@
 """Compare fastric, awslambdaric and a plain stdlib client on every scenario, in one run, as a markdown table.
 
     python benchmarks/compare.py            # full run (~1½ minutes on 2 idle cores; longer on a busy machine)
-    python benchmarks/compare.py --quick    # a smoke run (~20 s)
-    python benchmarks/compare.py --chart out.png   # the chart somewhere else (default: benchmarks/compare.svg)
+    python benchmarks/compare.py --quick    # a smoke run (~20 s); its chart goes to the temp dir, not the tracked one
+    python benchmarks/compare.py --chart out.png   # the chart somewhere else (default: benchmarks/compare.svg for a
+                                                   # full run, $TMPDIR/fastric-compare-smoke.svg for a smoke run)
 
 Clients are interleaved (the order rotates every repeat), each run is a fresh process warmed up before its
 measured window, and every number is the median over the repeats. Ratios are against awslambdaric, taken
@@ -17,6 +18,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -40,6 +42,7 @@ TARGETS = (  # (label, scenario or "cold", metric, comparison, threshold)
     ("async: p50 latency (fastric awaits on its loop; awslambdaric runs asyncio.run)", "async", "p50_us", "<=", 0.2),
 )
 CHART = Path(__file__).resolve().parent / "compare.svg"
+SMOKE_CHART = Path(tempfile.gettempdir()) / "fastric-compare-smoke.svg"
 
 
 @dataclass
@@ -195,6 +198,14 @@ def markdown(results: Results, clients: list[str], scenarios: list[Scenario]) ->
     return "\n".join(lines)
 
 
+def chart_path(args: argparse.Namespace) -> str:
+    """Where the chart goes: as asked, else the tracked chart for a full run and the temp dir for a smoke run."""
+    if args.chart:
+        return str(args.chart)
+    smoke = args.quick or args.repeats or args.scenarios or args.clients != ",".join(CLIENTS)
+    return str(SMOKE_CHART if smoke else CHART)
+
+
 def write_chart_or_say_why(results: Results, clients: list[str], scenarios: list[Scenario], path: str, revision: str):
     """The chart (`chart.py`), or a line on stderr saying why there is none (matplotlib comes with `.[bench]`)."""
     from benchmarks.chart import write_chart
@@ -251,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", help="comma-separated subset of: " + ",".join(s.name for s in all_scenarios()))
     parser.add_argument("--json", metavar="PATH", help="also write the raw samples here")
     parser.add_argument(
-        "--chart", metavar="PATH", default=str(CHART), help="the chart, .svg or .png (default: %(default)s)"
+        "--chart",
+        metavar="PATH",
+        help=f"the chart, .svg or .png (default: {CHART} for a full run; for a smoke run (--quick, --repeats, "
+        f"--clients or --scenarios), {SMOKE_CHART}, so the tracked chart changes only when asked)",
     )
     parser.add_argument("--no-chart", action="store_true", help="do not write the chart")
     args = parser.parse_args(argv)
@@ -288,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         f'"vs ric" is the median over repeats of client ÷ awslambdaric measured in the same repeat.'
     )
     if not args.no_chart:
-        write_chart_or_say_why(results, clients, scenarios, args.chart, fastric_revision())
+        write_chart_or_say_why(results, clients, scenarios, chart_path(args), fastric_revision())
     if args.json:
         with open(args.json, "w") as f:
             json.dump(

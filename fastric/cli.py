@@ -5,6 +5,13 @@ from __future__ import annotations
 import os
 import sys
 
+SUBCOMMANDS = ("run", "emulate", "invoke", "layer")
+RUN_USAGE = """usage: fastric run [HANDLER]
+
+Run the Lambda runtime loop for HANDLER (module.function; default $_HANDLER) against $AWS_LAMBDA_RUNTIME_API,
+which Lambda sets: the same as `fastric HANDLER` and `python -m fastric HANDLER`. To run a function on this
+machine, use `fastric invoke` or `fastric emulate` (fastric --help).
+"""
 USAGE = """usage: fastric HANDLER                 run the Lambda runtime loop for HANDLER (module.function)
        fastric run [HANDLER]           the same; HANDLER defaults to $_HANDLER
        fastric emulate [options] [HANDLER | -- COMMAND ...]
@@ -43,6 +50,9 @@ def main(args: list[str] | None = None) -> None:
     if command in ("-h", "--help"):
         sys.stdout.write(USAGE)
         sys.exit(0)
+    if command == "run" and len(args) > 2 and args[2] in ("-h", "--help"):
+        sys.stdout.write(RUN_USAGE)
+        sys.exit(0)
     if command in ("-V", "--version"):
         from fastric import __version__
 
@@ -53,7 +63,8 @@ def main(args: list[str] | None = None) -> None:
     handler = args[1] if len(args) > 1 else os.environ.get("_HANDLER")
     if not handler:
         sys.stderr.write("fastric: no handler given: pass it as the first argument (module.function) or set _HANDLER\n")
-        sys.exit(1)
+        sys.stderr.write("(fastric --help lists the commands)\n")
+        sys.exit(2)
     if not os.environ.get("AWS_LAMBDA_RUNTIME_API"):
         sys.exit(_not_on_lambda(args[1:] or [handler]))
     from fastric.runtime import startup
@@ -65,6 +76,13 @@ def _not_on_lambda(words: list[str]) -> int:
     """No Runtime API to talk to: most likely `invoke` or `emulate` was meant. Says so; returns the exit status."""
     import shlex
 
+    if words and "." not in words[0] and not words[0].startswith("-"):  # a handler is module.function
+        import difflib
+
+        close = difflib.get_close_matches(words[0], SUBCOMMANDS, n=1, cutoff=0.6)
+        suggestion = f"; did you mean `fastric {shlex.join([close[0], *words[1:]])}`?" if close else ""
+        sys.stderr.write(f"fastric: unknown command {words[0]!r}{suggestion} (fastric --help lists the commands)\n")
+        return 2
     if words and words[0].startswith("-"):
         sys.stderr.write(f"fastric: unknown option {words[0]} (a subcommand may be missing)\n")
         status = 2

@@ -328,3 +328,22 @@ def test_compare_writes_the_chart(tmp_path):
     compare.write_chart_or_say_why(results, ["fastric", "awslambdaric", "plain"], [scenario("tiny")], str(path), "x")
     svg = path.read_text()
     assert svg.startswith("<?xml") and "fastric" in svg and "to first response" in svg and "0.3" in svg
+
+
+def test_a_smoke_run_writes_its_chart_elsewhere_than_the_tracked_one():
+    import argparse
+
+    def path(**given):
+        options = {
+            "chart": None,
+            "quick": False,
+            "repeats": None,
+            "scenarios": None,
+            "clients": ",".join(compare.CLIENTS),
+        }
+        return compare.chart_path(argparse.Namespace(**{**options, **given}))
+
+    assert path() == str(compare.CHART)  # a full run updates the tracked chart
+    for smoke in ({"quick": True}, {"repeats": 1}, {"scenarios": "tiny"}, {"clients": "plain,fastric"}):
+        assert path(**smoke) == str(compare.SMOKE_CHART) != str(compare.CHART)
+    assert path(quick=True, chart="benchmarks/compare.svg") == "benchmarks/compare.svg"  # unless asked

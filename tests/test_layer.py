@@ -545,3 +545,20 @@ def test_a_layer_for_another_target_falls_back_to_the_original_command(built_lay
         f"fastric-wrapper: the layer is for Python {target.python}, {python} is Python {running_python()}; "
         "starting the runtime without fastric"
     )
+
+
+def test_a_failed_precompile_says_why(tmp_path, monkeypatch):
+    """With the target's interpreter: its compileall output's gist is in the note."""
+    other = "3.13" if running_python() != "3.13" else "3.12"
+    bin_dir = tmp_path / "bin"
+    script(bin_dir / f"python{other}", "#!/bin/sh\necho '*** Error compiling broken.py: invalid syntax' >&2\nexit 1\n")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    note = builder.byte_compile(tmp_path, Target(other, "x86_64"))
+    assert note and "compileall failed" in note and "Error compiling broken.py: invalid syntax" in note
+
+
+def test_a_module_that_does_not_compile_is_named(tmp_path):
+    """In this interpreter: the module that failed, and why."""
+    (tmp_path / "broken.py").write_text("def (:\n")
+    note = builder.byte_compile(tmp_path, Target(running_python(), "x86_64"))
+    assert note and "broken.py" in note and "did not compile" in note

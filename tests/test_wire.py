@@ -473,7 +473,7 @@ def test_handler_from_env_and_task_root(tmp_path):
 def test_no_handler_and_no_runtime_api_fail_clearly():
     env = {k: v for k, v in os.environ.items() if k not in ("_HANDLER", "AWS_LAMBDA_RUNTIME_API")}
     proc = subprocess.run([sys.executable, "-m", "fastric"], env=env, capture_output=True, timeout=30)
-    assert proc.returncode == 1 and b"no handler given" in proc.stderr
+    assert proc.returncode == 2 and b"no handler given" in proc.stderr  # a usage error
     proc = subprocess.run([sys.executable, "-m", "fastric", "app.handler"], env=env, capture_output=True, timeout=30)
     assert proc.returncode == 1 and b"AWS_LAMBDA_RUNTIME_API is not set" in proc.stderr
 

@@ -21,7 +21,8 @@ section lists it):
 - The timeout covers the invoke phase: it starts when `/next` hands the invocation out (the deadline
   header says the same). Init has its own limit (`--init-timeout`, 10 s); an init past it, or a re-init
   after a crash or timeout, counts against the invocation waiting for it. A timeout kills the
-  bootstrap's whole process group (SIGKILL).
+  bootstrap's whole process group (SIGKILL); under `--concurrency`, as on Lambda Managed Instances, it
+  fails that invocation only.
 - `POST /2021-11-15/functions/{name}/response-streaming-invocations` (boto3's
   `invoke_with_response_stream`) answers with an AWS event stream: `PayloadChunk` events as the
   function's bytes arrive, then `InvokeComplete` (with `ErrorCode` / `ErrorDetails` on failure).
@@ -30,10 +31,10 @@ section lists it):
   bootstrap). Nothing is ever refused for being concurrent.
 - `/next` always sends `Content-Type: application/json` (Lambda's events are JSON). An empty invoke body
   is the event `{}`; a non-JSON one gets 400 `InvalidRequestContentException`, as from Lambda.
-- Streamed responses are relayed as they arrive, chunked. The invoker's headers go out with the first
-  byte, so an error trailer on a stream that sent nothing becomes an ordinary function error; after
-  bytes went out, it becomes trailers (`X-Amz-Function-Error`, `Lambda-Runtime-Function-Error-Type`,
-  `Lambda-Runtime-Function-Error-Body`) on the invoker's chunked response. Streams are not size-capped.
+- Streamed responses: `Invoke` buffers them, as Lambda does (up to 6 291 556 bytes, else
+  `Function.ResponseSizeTooLarge`), and a stream that ends with an error trailer is answered like any
+  function error (`X-Amz-Function-Error: Unhandled` and the error document), whatever the log type.
+  `InvokeWithResponseStream` and Function URLs relay them as they arrive; there, streams are not size-capped.
 - Environment: the emulator's own, plus `AWS_LAMBDA_RUNTIME_API`, `AWS_LAMBDA_FUNCTION_NAME`
   (`test_function`), `AWS_LAMBDA_FUNCTION_VERSION=$LATEST`, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (3008),
   `AWS_LAMBDA_LOG_GROUP_NAME`, `AWS_LAMBDA_LOG_STREAM_NAME`, `AWS_LAMBDA_INITIALIZATION_TYPE=on-demand`,

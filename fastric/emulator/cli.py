@@ -31,6 +31,14 @@ INVOKE_URL_PATH = "/2015-03-31/functions/function/invocations"
 
 def emulate_main(argv: list[str]) -> int:
     """`fastric emulate [options] [HANDLER | -- COMMAND ...]`: serve until Ctrl-C / SIGTERM, then exit 0."""
+    try:
+        return _emulate_main(argv)
+    except KeyboardInterrupt:  # before the event loop's own handler is in place
+        sys.stderr.write("fastric emulate: interrupted\n")
+        return 130
+
+
+def _emulate_main(argv: list[str]) -> int:
     options, command = _split_command(argv)
     args = _parser("emulate").parse_args(options)
     if len(args.targets) > 1:
@@ -45,8 +53,22 @@ def emulate_main(argv: list[str]) -> int:
 def invoke_main(argv: list[str]) -> int:
     """`fastric invoke [options] HANDLER [--event JSON | --event-file PATH | -]`: invoke once, print the body.
 
-    Exit status: 0 on success, 1 on a function error (the error document is printed), 2 on bad usage.
+    Exit status: 0 on success, 1 on a function error (the error document is printed), 2 on bad usage, 130 when
+    interrupted (Ctrl-C while reading the event, during init or during the invoke: one line, nothing else).
     """
+    try:
+        return _invoke_main(argv)
+    except KeyboardInterrupt:  # before the event loop's own handler is in place (reading stdin, say)
+        return _interrupted(signal.SIGINT)
+
+
+def _interrupted(signum: int) -> int:
+    sys.stderr.write("fastric invoke: interrupted\n")
+    sys.stderr.flush()
+    return 128 + signum
+
+
+def _invoke_main(argv: list[str]) -> int:
     options, command = _split_command(argv)
     args = _parser("invoke").parse_args(options)
     targets = list(args.targets)
@@ -191,6 +213,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
         help=f"external extensions: the executables in DIR, started before the bootstrap "
         f"(default {SYSTEM_EXTENSIONS} when it exists)",
     )
+    parser.add_argument(
+        "--import-profile",
+        action="store_true",
+        help="after the REPORT line with Init Duration, show the handler module's 15 slowest imports "
+        "(cumulative and self, ms) and their total, from a Python bootstrap's own import timing (-X importtime)",
+    )
     if command == "invoke":
         parser.add_argument("--event", metavar="JSON", help="the event (default {})")
         parser.add_argument("--event-file", metavar="PATH", help="read the event from a file")
@@ -235,6 +263,7 @@ def _function_config(args: argparse.Namespace, handler: str | None, command: lis
         concurrency=concurrency,
         region=os.environ.get("AWS_REGION") or DEFAULT_REGION,
         extensions_dir=extensions_dir,
+        import_profile=args.import_profile,
     )
 
 
@@ -269,11 +298,21 @@ def _run(main) -> int:
     return uvloop.run(main)
 
 
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
+class Stop(asyncio.Event):
+    """Set by SIGINT or SIGTERM; `signum` says which."""
+
+    signum = 0
+
+    def got(self, signum: int) -> None:
+        self.signum = self.signum or signum
+        self.set()
+
+
+def _stop_on_signals() -> Stop:
+    stop = Stop()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stop.got, signum)
     return stop
 
 
@@ -307,15 +346,24 @@ async def _emulate(
 
 async def _invoke_once(config: FunctionConfig, event: bytes) -> int:
     stop = _stop_on_signals()
-    emulator = Emulator(config, PlatformLog(prefix="fastric invoke"))
-    await emulator.start()
+    log = PlatformLog(prefix="fastric invoke")
+    emulator = Emulator(config, log)
     sink = StreamSink(sys.stdout.buffer, terminal=sys.stdout.isatty())
-    invocation = Invocation(event, sink)
-    emulator.submit(invocation)
+    starting = asyncio.ensure_future(emulator.start())
     stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait([stopper, *emulator.scheduler.running], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait([starting, stopper], return_when=asyncio.FIRST_COMPLETED)
+    if not stop.is_set():
+        invocation = Invocation(event, sink)
+        emulator.submit(invocation)
+        await asyncio.wait([stopper, *emulator.scheduler.running], return_when=asyncio.FIRST_COMPLETED)
+    if stop.is_set():  # interrupted: no report, no error document for what the emulator itself stops
+        sink.mute()
+        log.mute()
+        if not starting.done():
+            starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await emulator.close()
+        return _interrupted(stop.signum)
     stopper.cancel()
     await emulator.close()
-    if not invocation.finished:
-        return 130
     return 1 if sink.function_error else 0

@@ -8,6 +8,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from .importprofile import ENVIRONMENT as IMPORT_TIMING
+
 DEFAULT_FUNCTION_NAME = "test_function"  # the RIE's
 DEFAULT_TIMEOUT = 300.0  # seconds, the RIE's
 DEFAULT_INIT_TIMEOUT = 10.0  # seconds, Lambda's init limit for on-demand functions
@@ -37,6 +39,7 @@ class FunctionConfig:
     region: str = DEFAULT_REGION
     extensions_dir: str | None = None  # external extensions: its executable files, started before the runtime
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    import_profile: bool = False  # --import-profile: the bootstrap runs with PYTHONPROFILEIMPORTTIME=1
 
     @property
     def slots(self) -> int:
@@ -69,6 +72,8 @@ class FunctionConfig:
             }
         )
         env.setdefault("TZ", ":UTC")
+        if self.import_profile:
+            env.update(IMPORT_TIMING)
         if self.handler:
             env["_HANDLER"] = self.handler
         if self.concurrency is None:
@@ -82,8 +87,8 @@ def resolve_command(handler: str | None, command: list[str], task_root: str) -> 
     """The bootstrap command line and the handler string (`_HANDLER`) for it.
 
     - `command` given: run it (a relative program path is taken from the current directory if it exists
-      there, else from the task root); the handler is `handler`, else (as in the RIE) the command's last argument
-      when it has more than one;
+      there, else from the task root); the handler is `handler` alone (never guessed from the command's words,
+      so a user's `_HANDLER` reaches `-- sh entrypoint.sh`, `-- python -m fastric` or a layer's wrapper);
     - `handler` alone: `python -m fastric HANDLER` with the current interpreter;
     - neither: `bootstrap` in the task root, then `/var/runtime/bootstrap`.
     """
@@ -91,7 +96,7 @@ def resolve_command(handler: str | None, command: list[str], task_root: str) -> 
         program = command[0]
         if os.sep in program and not os.path.isabs(program) and os.path.exists(program):
             program = os.path.abspath(program)  # relative to where the user is, not to the task root
-        return [program, *command[1:]], handler or (command[-1] if len(command) > 1 else None)
+        return [program, *command[1:]], handler
     if handler:
         return [sys.executable, "-m", "fastric", handler], handler
     for candidate in (os.path.join(task_root, "bootstrap"), SYSTEM_BOOTSTRAP):

@@ -119,3 +119,13 @@ def posted_error(body: bytes, content_type: str | None, error_type: str | None) 
             document.pop("errorCause", None)
             return orjson.dumps(document)
     return body
+
+
+def error_message(document: bytes) -> str | None:
+    """The `errorMessage` of an error document, if it is a JSON object with one."""
+    try:
+        value = orjson.loads(document)
+    except orjson.JSONDecodeError:
+        return None
+    message = value.get("errorMessage") if isinstance(value, dict) else None
+    return message if isinstance(message, str) else None

@@ -65,12 +65,24 @@ class Refusal(Exception):
         self.document = documents.error_document(error_type, message)
 
 
-def find_extensions(directory: str | None) -> list[str]:
-    """The executable regular files of `directory`, by name (none if it is None or missing)."""
+def find_extensions(directory: str | None, on_skip: Callable[[str, str], None] | None = None) -> list[str]:
+    """The executable regular files of `directory`, by name (none if it is None or missing); every other
+    entry is skipped, as Lambda skips it, and told to `on_skip(path, reason)`."""
     if not directory or not os.path.isdir(directory):
         return []
-    paths = (os.path.join(directory, name) for name in sorted(os.listdir(directory)))
-    return [path for path in paths if os.path.isfile(path) and os.access(path, os.X_OK)]
+    found = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            reason = "a directory" if os.path.isdir(path) else "not a regular file"
+        elif not os.access(path, os.X_OK):
+            reason = "not executable (chmod +x it to run it as an extension)"
+        else:
+            found.append(path)
+            continue
+        if on_skip is not None:
+            on_skip(path, reason)
+    return found
 
 
 def extension_environment(runtime_environment: dict[str, str]) -> dict[str, str]:
@@ -138,7 +150,7 @@ class Extensions:
         self.log = log
         self.on_line = on_line
         self.on_failure = on_failure
-        self.telemetry = Telemetry(log)
+        self.telemetry = Telemetry(log, multi_concurrency=config.concurrency is not None)
         self.external: dict[str, Extension] = {}  # by file name, launched or not
         self.internal: dict[str, Extension] = {}
         self.by_id: dict[str, Extension] = {}

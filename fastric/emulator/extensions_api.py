@@ -1,4 +1,5 @@
-"""The Extensions API (`/2020-01-01/extension/...`) and Telemetry API (`/2022-07-01/telemetry`) over HTTP.
+"""The Extensions API (`/2020-01-01/extension/...`), Telemetry API (`/2022-07-01/telemetry`) and Logs API
+(`/2020-08-15/logs`) over HTTP.
 
 They are served on the Runtime API's address (`AWS_LAMBDA_RUNTIME_API`), answering as RAPID does:
 - `POST extension/register` (`Lambda-Extension-Name`, body `{"events": [...]}`): 200 with
@@ -6,7 +7,9 @@ They are served on the Runtime API's address (`AWS_LAMBDA_RUNTIME_API`), answeri
   `Lambda-Extension-Accept-Feature: accountId`); 403 with an `Extension.*` error type otherwise.
 - `GET extension/event/next`: 200 with the next event and `Lambda-Extension-Event-Identifier`.
 - `POST extension/init/error` and `extension/exit/error` (`Lambda-Extension-Function-Error-Type`): 202.
-- `PUT telemetry`: 200 `"OK"`; 400 `ValidationError`; 403 `Telemetry.SubscriptionClosed` after init.
+- `PUT telemetry` and `PUT logs`: 200 `"OK"`; 400 `ValidationError`; 403 `Telemetry.SubscriptionClosed` /
+  `Logs.SubscriptionClosed` after init, `*.SubscriptionConflict` when the extension subscribed with the other
+  API, `Logs.NotSupported` for the Logs API under Managed Instances (see `telemetry.py`).
 Every call but register needs `Lambda-Extension-Identifier` (403 `Extension.MissingExtensionIdentifier`,
 `Extension.InvalidExtensionIdentifier`, `Extension.UnknownExtensionIdentifier`).
 """
@@ -24,9 +27,12 @@ from .extensions import Extension, Extensions, Refusal
 from .httpserver import App, Exchange
 from .runtime_api import RuntimeAPI, canceller, refuse
 from .sandbox import Sandbox
+from .telemetry import LOGS_API
 
 EXTENSION_PREFIX = "/2020-01-01/extension/"
 TELEMETRY_PATH = "/2022-07-01/telemetry"
+LOGS_PATH = "/2020-08-15/logs"
+SUBSCRIPTION_PATHS = (TELEMETRY_PATH, LOGS_PATH)
 JSON = [("Content-Type", "application/json")]
 
 
@@ -36,7 +42,7 @@ def local_apis(sandbox: Sandbox) -> App:
 
     async def route(exchange: Exchange) -> None:
         path = exchange.path
-        if path.startswith(EXTENSION_PREFIX) or path.rstrip("/") == TELEMETRY_PATH:
+        if path.startswith(EXTENSION_PREFIX) or path.rstrip("/") in SUBSCRIPTION_PATHS:
             return await extensions(exchange)
         return await runtime(exchange)
 
@@ -53,6 +59,8 @@ class ExtensionsAPI:
         path, method = exchange.path, exchange.method
         if path.rstrip("/") == TELEMETRY_PATH:
             expected, handler = "PUT", self.subscribe
+        elif path.rstrip("/") == LOGS_PATH:
+            expected, handler = "PUT", self.subscribe_logs
         else:
             route = path[len(EXTENSION_PREFIX) :]
             if route == "register":
@@ -131,6 +139,12 @@ class ExtensionsAPI:
         environment, extension = self._identify(exchange)
         body = await exchange.read_body()
         status, answer = environment.telemetry.subscribe(extension.name, body)
+        exchange.respond(status, JSON, answer)
+
+    async def subscribe_logs(self, exchange: Exchange) -> None:
+        environment, extension = self._identify(exchange)
+        body = await exchange.read_body()
+        status, answer = environment.telemetry.subscribe(extension.name, body, api=LOGS_API)
         exchange.respond(status, JSON, answer)
 
     def _identify(self, exchange: Exchange) -> tuple[Extensions, Extension]:

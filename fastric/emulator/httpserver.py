@@ -7,6 +7,10 @@ consume a request body while it is still arriving (`Exchange.stream_body`) or wa
 (`Exchange.read_body`). Bodies are buffered up to a limit; past it the bytes are counted and dropped and
 `Exchange.over_limit` is set, so an oversized request is drained and answered without closing the
 connection. Responses are written whole (`respond`) or chunked with trailers (`start_stream`).
+
+A request head (request line and header fields, or trailers) is bounded at MAX_HEAD bytes, as the RIE bounds
+it: past that, the request is answered `431 Request Header Fields Too Large` and the connection is closed
+without reading more.
 """
 
 from __future__ import annotations
@@ -16,29 +20,26 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from http import HTTPStatus
 
 import httptools
 
 Headers = Iterable[tuple[str, str]]
 App = Callable[["Exchange"], Awaitable[None]]
 
-REASONS = {
-    100: "Continue",
-    200: "OK",
-    202: "Accepted",
-    204: "No Content",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-}
+MAX_HEAD = 1024 * 1024  # bytes of a request's head (line and fields), as the RIE's limit
+HEAD_TOO_LARGE = b'{"errorMessage":"Request header fields too large","errorType":"RequestHeaderFieldsTooLarge"}'
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+REASONS[413] = "Payload Too Large"  # RFC 9110's wording ("Request Entity Too Large" is RFC 2616's)
+
+
+def reason(status: int) -> str:
+    """The standard reason phrase of a status code; "Unknown" for a code without one."""
+    return REASONS.get(status, "Unknown")
 
 
 def _head(status: int, headers: Headers) -> list[str]:
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n", f"Date: {_http_date()}\r\n"]
+    lines = [f"HTTP/1.1 {status} {reason(status)}\r\n", f"Date: {_http_date()}\r\n"]
     lines.extend(f"{name}: {value}\r\n" for name, value in headers)
     return lines
 
@@ -87,6 +88,7 @@ class Exchange:
         self._complete: asyncio.Future | None = None
         self._streaming = False
         self._continue_sent = False
+        self._held_back = False  # reading paused: a body past the limit before the application read or streamed it
         self._close_callbacks: list[Callable[[], None]] = []
 
     # -- request side ----------------------------------------------------------------------
@@ -107,11 +109,20 @@ class Exchange:
         if self._on_data is not None:
             self._on_data(data)
         elif not self.over_limit:
-            if self.body_size <= self._body_limit:
-                self.body += data
-            else:
-                self.over_limit = True
-                self.body = bytearray()
+            self.body += data
+            if self.body_size > self._body_limit:
+                if self._complete is not None:  # the application waits for the whole body: it is too large
+                    self._drop_body()
+                else:  # it may yet stream the body (`stream_body`): hold what came, read no more until it says
+                    self._held_back = True
+                    self.conn.pause_reading()
+
+    def _drop_body(self) -> None:
+        self.over_limit = True
+        self.body = bytearray()
+        if self._held_back:
+            self._held_back = False
+            self.conn.resume_reading()
 
     def _finish_request(self) -> None:
         self.request_complete = True
@@ -120,6 +131,8 @@ class Exchange:
 
     async def read_body(self) -> bytes:
         """Wait for the whole request; return its body (empty if it went over the limit)."""
+        if self.body_size > self._body_limit and not self.over_limit:
+            self._drop_body()
         if not self.request_complete:
             self._send_continue()
             self._complete = asyncio.get_running_loop().create_future()
@@ -128,10 +141,13 @@ class Exchange:
 
     def stream_body(self, on_data: Callable[[bytes], None]) -> None:
         """Deliver the body to `on_data` as it arrives (what came already is delivered at once)."""
+        self._on_data = on_data
+        if self._held_back:  # more than the limit came before the application chose to stream it
+            self._held_back = False
+            self.conn.resume_reading()
         if self.body:
             buffered, self.body = bytes(self.body), bytearray()
             on_data(buffered)
-        self._on_data = on_data
         self._send_continue()
 
     def pause_reading(self) -> None:
@@ -224,6 +240,10 @@ class HTTPConnection(asyncio.Protocol):
         self._queue: deque[Exchange] = deque()
         self._writable_callbacks: list[Callable[[], None]] = []
         self._reading_paused = False
+        self._head_size = 0  # bytes of the current head so far (request line and fields, or trailers)
+        self._raw_head_bytes = 0  # bytes received while a head is being read (the guard for one huge field)
+        self._in_head = True
+        self._head_too_large = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -236,11 +256,19 @@ class HTTPConnection(asyncio.Protocol):
                 pass
 
     def data_received(self, data: bytes) -> None:
+        if self.closed or self._head_too_large:
+            return
+        if self._in_head:
+            self._raw_head_bytes += len(data)
+            if self._raw_head_bytes > 2 * MAX_HEAD:  # a field too large for the parser to finish it
+                return self._refuse_head()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, b'{"errorMessage":"Upgrade not supported","errorType":"BadRequest"}')
         except httptools.HttpParserError:
+            if self._head_too_large:
+                return self._refuse_head()
             self._fail(400, b'{"errorMessage":"Malformed HTTP request","errorType":"BadRequest"}')
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -263,17 +291,28 @@ class HTTPConnection(asyncio.Protocol):
         self._url = b""
         self._raw_headers = []
         self._current = None
+        self._head_size = 0
+        self._in_head = True
+
+    def _count_head(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > MAX_HEAD:
+            self._head_too_large = True
+            raise HeadTooLarge
 
     def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
         if self._current is None:
             self._raw_headers.append((name, value))
         else:  # a trailer, after the last chunk
             self._current.trailers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        self._in_head, self._raw_head_bytes, self._head_size = False, 0, 0
         headers: dict[str, str] = {}
         header_list = []
         for raw_name, raw_value in self._raw_headers:
@@ -301,6 +340,7 @@ class HTTPConnection(asyncio.Protocol):
             self._current._feed(body)
 
     def on_message_complete(self) -> None:
+        self._in_head, self._raw_head_bytes = True, 0
         exchange, self._current = self._current, None
         if exchange is not None:
             exchange._finish_request()
@@ -376,6 +416,10 @@ class HTTPConnection(asyncio.Protocol):
                 )
             raise
 
+    def _refuse_head(self) -> None:
+        self._head_too_large = True
+        self._fail(431, HEAD_TOO_LARGE)
+
     def _fail(self, status: int, body: bytes) -> None:
         if self._active is None or self._active.responded:
             self.write(
@@ -397,6 +441,10 @@ class HTTPConnection(asyncio.Protocol):
     def _close(self) -> None:
         if self.transport is not None and not self.closed:
             self.transport.close()
+
+
+class HeadTooLarge(Exception):
+    """A request head over MAX_HEAD bytes (raised inside the parser's callbacks)."""
 
 
 def _log_task_error(task: asyncio.Task) -> None:

@@ -8,16 +8,14 @@ writes to a file (the `fastric invoke` command). Every function-side failure car
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from .documents import MAX_PAYLOAD, response_too_large
 from .httpserver import Exchange
-
-STREAM_TRAILERS = ("X-Amz-Function-Error", "Lambda-Runtime-Function-Error-Type", "Lambda-Runtime-Function-Error-Body")
 
 
 class State(enum.Enum):
@@ -31,6 +29,9 @@ class ResponseSink:
     """Where an invocation's result goes. This base class drops it (asynchronous `Event` invokes)."""
 
     request_id = ""  # set by the Invocation
+    # Whether a streamed response reaches the invoker as it comes (InvokeWithResponseStream, Function URLs);
+    # False: it is buffered, and a failure is answered with `complete` like any other (Invoke).
+    streams_live = True
 
     def complete(self, status: int, content_type: str, body: bytes, function_error: bool) -> None:
         """The whole response at once."""
@@ -119,7 +120,7 @@ class Invocation:
         self.function_error = True
         self.report_status = report_status
         self.report_error_type = error_type
-        if self._streaming:  # headers are gone: the error travels in trailers
+        if self._streaming and self.sink.streams_live:  # headers are gone: the error travels in trailers
             self.sink.end(error_type or "Unhandled", document)
         else:
             self.sink.complete(status, content_type, document, True)
@@ -160,11 +161,19 @@ def new_trace_id() -> str:
 
 
 class HTTPSink(ResponseSink):
-    """Answers the invoke endpoint's HTTP exchange."""
+    """Answers the invoke endpoint's HTTP exchange (`Invoke`).
+
+    A streamed response is buffered, as Lambda buffers it for `Invoke` (up to the 6 291 556-byte limit): the
+    invoker gets the whole body, or, when the stream ends with an error, `X-Amz-Function-Error: Unhandled` and
+    the error document, whatever the log type. (`InvokeWithResponseStream` and Function URLs stream live.)
+    """
+
+    streams_live = False
 
     def __init__(self, exchange: Exchange):
         self.exchange = exchange
-        self._buffer: bytearray | None = None  # for HTTP/1.0 invokers, which cannot take chunks
+        self._buffer: bytearray | None = None  # a streamed response so far
+        self._streamed = 0
         self._content_type = "application/octet-stream"
 
     def _headers(self, content_type: str, function_error: bool) -> list[tuple[str, str]]:
@@ -181,30 +190,22 @@ class HTTPSink(ResponseSink):
         self.exchange.respond(status, self._headers(content_type, function_error), body)
 
     def start(self, content_type: str) -> None:
-        if self.exchange.http_version == "1.0":
-            self._buffer, self._content_type = bytearray(), content_type
-            return
-        self.exchange.start_stream(200, self._headers(content_type, False), STREAM_TRAILERS)
+        self._buffer, self._content_type = bytearray(), content_type
 
     def write(self, data: bytes) -> None:
-        if self._buffer is not None:
+        self._streamed += len(data)
+        if self._buffer is not None and self._streamed <= MAX_PAYLOAD:
             self._buffer += data
         else:
-            self.exchange.write(data)
+            self._buffer = None
 
     def end(self, error_type: str | None, error_document: bytes | None) -> None:
-        if self._buffer is not None:
-            self.complete(200, self._content_type, bytes(self._buffer), False)
-        elif error_document is None:
-            self.exchange.end()
+        if error_document is not None:
+            self.complete(200, "application/json", error_document, True)
+        elif self._buffer is None:
+            self.complete(200, "application/json", response_too_large(self._streamed), True)
         else:
-            self.exchange.end(
-                [
-                    ("X-Amz-Function-Error", "Unhandled"),
-                    ("Lambda-Runtime-Function-Error-Type", error_type or "Unhandled"),
-                    ("Lambda-Runtime-Function-Error-Body", base64.b64encode(error_document).decode()),
-                ]
-            )
+            self.complete(200, self._content_type, bytes(self._buffer), False)
 
     def when_writable(self, callback: Callable[[], None]) -> None:
         self.exchange.when_writable(callback)
@@ -226,7 +227,12 @@ class StreamSink(ResponseSink):
         self.terminal = terminal
         self.function_error = False
         self.status = 0
+        self.muted = False
         self._ends_with_newline = True
+
+    def mute(self) -> None:
+        """Write nothing more (the invoke was interrupted: what follows is the emulator stopping it)."""
+        self.muted = True
 
     def complete(self, status: int, content_type: str, body: bytes, function_error: bool) -> None:
         self.status, self.function_error = status, function_error
@@ -237,7 +243,7 @@ class StreamSink(ResponseSink):
         self.status = 200
 
     def write(self, data: bytes) -> None:
-        if data:
+        if data and not self.muted:
             self.out.write(data)
             self.out.flush()
             self._ends_with_newline = data.endswith(b"\n")

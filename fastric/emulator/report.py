@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .importprofile import ImportProfile
 
 
 class PlatformLog:
@@ -14,8 +17,15 @@ class PlatformLog:
     def __init__(self, out: TextIO | None = None, prefix: str = "fastric emulate"):
         self.out = out or sys.stderr
         self.prefix = prefix
+        self.muted = False
+
+    def mute(self) -> None:
+        """Write nothing more (lines are still returned, for the log tail)."""
+        self.muted = True
 
     def _write(self, line: str) -> str:
+        if self.muted:
+            return line
         try:
             self.out.write(line + "\n")
             self.out.flush()
@@ -46,6 +56,13 @@ class PlatformLog:
         return self._write(
             format_report(request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type)
         )
+
+    def import_profile(self, request_id: str, profile: ImportProfile) -> None:
+        """`--import-profile`: where the init's import time went, after the REPORT line with Init Duration."""
+        head, *rows = profile.lines()
+        self.note(head)
+        for row in rows:
+            self._write(row)
 
 
 def format_report(

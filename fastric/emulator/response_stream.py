@@ -22,6 +22,8 @@ from .invocation import HTTPSink
 class EventStreamSink(HTTPSink):
     """Answers the response-streaming invoke endpoint's exchange with event-stream messages."""
 
+    streams_live = True
+
     def __init__(self, exchange: Exchange):
         super().__init__(exchange)
         self._head: list[tuple[str, str]] | None = None  # the response's headers once it has started

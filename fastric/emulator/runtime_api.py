@@ -8,7 +8,8 @@
   6 291 556 bytes (the invoker then gets `Function.ResponseSizeTooLarge`); 400
   `InvalidFunctionResponseMode` for a response mode other than `streaming`. Streamed bodies are relayed
   to the invoker as they arrive; error trailers become a function error.
-- `POST invocation/{id}/error`: 202, the posted document goes to the invoker as a function error.
+- `POST invocation/{id}/error`: 202, the posted document goes to the invoker as a function error. Under
+  `--concurrency`, `Runtime.ExitError` (what fastric's parent posts for a worker that died) is a crash: 502.
 - `POST init/error`: 202 during init (the invocations waiting get the document, with 502); 403 after.
 A `Lambda-Runtime-Invocation-Id` echoed on a post must match the one sent on `/next` (400 otherwise).
 """
@@ -26,6 +27,7 @@ from .invocation import Invocation, State
 from .sandbox import Sandbox
 
 PREFIX = "/2018-06-01/runtime/"
+WORKER_EXIT = "Runtime.ExitError"  # the error type a multi-concurrency runtime's parent posts for a dead worker
 JSON = [("Content-Type", "application/json")]
 INVALID_INVOCATION_ID = documents.error_document("InvalidInvocationID", "Invalid invocation ID")
 RUNTIME_UNAVAILABLE = documents.error_document(
@@ -63,7 +65,7 @@ class RuntimeAPI:
     async def next(self, exchange: Exchange) -> None:
         sandbox = self.sandbox
         instance = sandbox.current
-        if instance is None or not instance.alive or instance.retiring:
+        if instance is None or instance.refuses_next:
             # A process the emulator has given up on (after a timeout or an init error): tell it to exit.
             return exchange.respond(500, JSON, RUNTIME_UNAVAILABLE)
         instance.polled()
@@ -74,7 +76,7 @@ class RuntimeAPI:
                 await init
             except asyncio.CancelledError:
                 return
-            if instance.retiring or not instance.alive:
+            if instance.refuses_next:
                 return exchange.respond(500, JSON, RUNTIME_UNAVAILABLE)
         invocation = instance.take_queued()
         if invocation is None:
@@ -85,7 +87,7 @@ class RuntimeAPI:
             except asyncio.CancelledError:
                 return
         if exchange.closed:  # the poller went away as it was served: give the invocation to the next one
-            instance.queued.appendleft(invocation)
+            instance.requeue(invocation)
             return
         sandbox.dispatched(instance, invocation)
         exchange.respond(200, _next_headers(invocation, sandbox.config.function_arn), invocation.event)
@@ -144,14 +146,18 @@ class RuntimeAPI:
         if body is None:
             return
         content_type = exchange.header("content-type")
-        document = documents.posted_error(body, content_type, exchange.header("lambda-runtime-function-error-type"))
-        invocation.fail(document, content_type=_invoker_error_content_type(content_type))
+        error_type = exchange.header("lambda-runtime-function-error-type")
+        document = documents.posted_error(body, content_type, error_type)
+        if error_type == WORKER_EXIT and self.sandbox.config.concurrency is not None:
+            self.sandbox.worker_exited(invocation, document)  # posted by the runtime's parent: a crash
+        else:
+            invocation.fail(document, content_type=_invoker_error_content_type(content_type))
         exchange.respond(202, JSON, documents.ACCEPTED)
 
     # -- /init/error -----------------------------------------------------------------------
     async def init_error(self, exchange: Exchange) -> None:
         instance = self.sandbox.current
-        if instance is None or instance.polls_received or instance.init_error is not None:
+        if instance is None or not instance.may_post_init_error:
             await exchange.read_body()
             source = "Ready" if instance is not None and instance.polls_received else "InitError"
             return exchange.respond(403, JSON, documents.invalid_state_transition(source, "InitError"))

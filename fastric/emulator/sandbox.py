@@ -11,7 +11,8 @@ the timeout, and reports what happened when an instance dies:
 - exit after init: invocations in flight get 502 `Runtime.ExitError`; queued ones move to a fresh
   instance;
 - timeout: the invocation gets `Sandbox.Timedout`, the process group is killed, the next invocation
-  starts a fresh instance (other invocations in flight in the killed instance get `Runtime.ExitError`).
+  starts a fresh instance; under `--concurrency` (Managed Instances' independent timeouts) only the
+  invocation is failed, and the environment and the other invocations in flight go on.
 
 The function timeout covers the invoke phase, as on Lambda: it starts when `/next` hands the invocation
 out. Init has its own limit (`--init-timeout`, Lambda's 10 s for on-demand functions): an instance's first
@@ -40,12 +41,15 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from . import documents, telemetry
+from . import documents
 from .config import FunctionConfig
 from .extensions import Extensions, extension_environment, find_extensions
+from .importprofile import ImportTimes
 from .invocation import Invocation, State
+from .lifecycle import Lifecycle, Phase
 from .logcapture import LineCapture
 from .report import PlatformLog, kb_to_mb, peak_rss_kb
+from .reporting import Reporter
 
 FINISHED_IDS_KEPT = 4096
 INIT_ERROR_GRACE = 2.0  # seconds a runtime gets to exit by itself after posting /init/error
@@ -84,15 +88,13 @@ class Instance:
         self.initialized_at: float | None = None
         self.init_error: bytes | None = None
         self.init_error_type = "Runtime.Unknown"
-        self.retiring = False  # takes no new invocations; waiting to exit
+        self.lifecycle = Lifecycle()  # its phase: see lifecycle.py
         self.returncode: int | None = None
         self.exited: asyncio.Future = loop.create_future()
         self.polls: deque[asyncio.Future] = deque()
         self.queued: deque[Invocation] = deque()
         self.inflight: dict[str, Invocation] = {}
         self.init_reported = False
-        self.killed = False  # by the emulator (timeout, init error): not an init failure to report later
-        self.draining = False  # being replaced (--watch): takes no new invocations, stops once idle
         self.suppressed_init = False  # started for a waiting invocation: its init counts against that invoke
         self.peak_kb = 0
         self.reset_reason = "failure"  # the SHUTDOWN reason if the environment stops without the emulator stopping
@@ -101,10 +103,33 @@ class Instance:
         self.polls_received = 0  # /next calls so far: the runtime's "done" signal
         self.next_marks: dict[str, int] = {}  # request id -> polls_received when it was dispatched
         self._poll_waiters: list[asyncio.Future] = []
+        self.import_times: ImportTimes | None = None  # --import-profile: the bootstrap's import timing
 
     @property
     def alive(self) -> bool:
         return self.returncode is None
+
+    @property
+    def phase(self) -> Phase:
+        return self.lifecycle.phase
+
+    @property
+    def takes_work(self) -> bool:
+        """Whether new invocations may be handed to it."""
+        return self.alive and self.lifecycle.takes_work
+
+    @property
+    def refuses_next(self) -> bool:
+        """Whether a `/next` from its runtime is answered 500 (told to exit)."""
+        return not self.alive or self.lifecycle.refuses_next
+
+    @property
+    def may_post_init_error(self) -> bool:
+        return not self.polls_received and self.init_error is None
+
+    def requeue(self, invocation: Invocation) -> None:
+        """An invocation a poller went away with: first in line for the next `/next`."""
+        self.queued.appendleft(invocation)
 
     def submit(self, invocation: Invocation) -> None:
         while self.polls:
@@ -142,11 +167,12 @@ class Instance:
             self._poll_waiters.append(waiter)
             await asyncio.wait((waiter, self.exited), return_when=asyncio.FIRST_COMPLETED)
 
-    def drain_logs(self) -> None:
-        """Take in the output the runtime and extensions have written so far."""
-        self.capture.drain()
+    def drain_logs(self, flush_partial: bool) -> None:
+        """Take in the output the runtime and extensions have written so far (with `flush_partial`, a partial
+        line as a line: one invocation at a time, the invocation's output is over)."""
+        self.capture.drain(flush_partial)
         for capture in self.extensions.captures:
-            capture.drain()
+            capture.drain(flush_partial)
 
     def signal(self, signum: int) -> None:
         if self.alive:
@@ -176,6 +202,8 @@ class Sandbox:
         self._running: dict[str, Invocation] = {}  # between their START and REPORT lines
         self._spawn_lock = asyncio.Lock()
         self._closing = False
+        self.reporter = Reporter(config, log, self.initialization_type)
+        self._skipped: set[tuple[str, str]] = set()  # extension files already said to be skipped
 
     @property
     def initialization_type(self) -> str:
@@ -193,6 +221,7 @@ class Sandbox:
         """Stop the bootstrap and its extensions (see the module docstring)."""
         self._closing = True
         if self.current is not None:
+            self.current.lifecycle.enter_if_allowed(Phase.RESETTING)
             await self._stop(self.current, "spindown")
         for environment in list(self.environments):  # one whose runtime never started
             await environment.shutdown("spindown", SHUTDOWN_LIMIT)
@@ -224,8 +253,15 @@ class Sandbox:
         await instance.capture.wait_closed(LOG_DRAIN)
         await extensions.shutdown(reason, SHUTDOWN_LIMIT - (time.monotonic() - began))
         self._forget(extensions)
+        instance.lifecycle.enter_if_allowed(Phase.STOPPED)
         if not instance.stopped.done():
             instance.stopped.set_result(None)
+
+    def _skipped_extension(self, path: str, reason: str) -> None:
+        """A file of the extensions directory that is not run (said once per file and reason)."""
+        if (path, reason) not in self._skipped:
+            self._skipped.add((path, reason))
+            self.log.note(f"extension file {path} skipped: {reason}")
 
     def _forget(self, extensions: Extensions) -> None:
         if extensions in self.environments:
@@ -240,8 +276,7 @@ class Sandbox:
         async with self._spawn_lock:
             self.pending_failure = None  # a kept init failure is stale once the code changed
             instance = self.current
-            if instance is not None and instance.alive:
-                instance.draining = instance.killed = True
+            if instance is not None and instance.alive and instance.lifecycle.enter_if_allowed(Phase.DRAINING):
                 instance.queued.clear()  # their `run` loops move them to the fresh instance
                 await asyncio.sleep(0)  # an invocation just handed to a `/next` poll gets dispatched first
                 self._stop_if_drained(instance)
@@ -257,7 +292,7 @@ class Sandbox:
             self.current.signal(signal.SIGKILL)
 
     def _stop_if_drained(self, instance: Instance) -> None:
-        if instance.draining and instance.alive and not instance.inflight:
+        if instance.phase is Phase.DRAINING and instance.alive and not instance.inflight:
             self._stop(instance, "spindown")  # the environment's shutdown sequence (extensions included)
 
     async def _spawn(self) -> Failure | None:
@@ -273,7 +308,9 @@ class Sandbox:
         init_started = time.monotonic()
         extensions.telemetry.init_start(self.initialization_type, config.function_name)
         failure = await extensions.launch(
-            find_extensions(config.extensions_dir), extension_environment(environment), config.task_root
+            find_extensions(config.extensions_dir, self._skipped_extension),
+            extension_environment(environment),
+            config.task_root,
         )
         if failure is None and self._closing:
             failure = ("Sandbox.Reset", "emulator stopped")
@@ -285,12 +322,14 @@ class Sandbox:
                 error_type,
                 lambda request_id: documents.error_document(error_type, f"RequestId: {request_id} Error: {message}"),
             )
+        import_times = ImportTimes() if config.import_profile else None
         try:
             process, capture = await LineCapture.spawn(
                 config.command,
                 config.task_root,
                 environment,
                 lambda line, at: self._log_line(extensions, "function", line, at),
+                divert=import_times.take if import_times is not None else None,
             )
         except OSError as error:
             reason = f"fork/exec {config.command[0]}: {(error.strerror or str(error)).lower()}"
@@ -301,6 +340,7 @@ class Sandbox:
                 "Runtime.InvalidEntrypoint", lambda request_id: documents.invalid_entrypoint(request_id, reason)
             )
         instance = Instance(process, extensions, capture)
+        instance.import_times = import_times
         instance.spawned_at = init_started  # Init Duration covers the extensions' init too
         self.current = instance
         self.log.note(f"bootstrap started (pid {instance.pid}): {' '.join(config.command)}")
@@ -313,13 +353,13 @@ class Sandbox:
         """The instance to run `invocation` on, spawning one if needed; None if the invocation was failed."""
         async with self._spawn_lock:
             instance = self.current
-            if instance is not None and instance.alive and not instance.retiring and not instance.draining:
+            if instance is not None and instance.takes_work:
                 return instance
             pending, self.pending_failure = self.pending_failure, None
             if pending is not None:
                 pending.apply(invocation)
                 return None
-            if instance is not None and not instance.stopped.done():  # retiring: let it go first
+            if instance is not None and not instance.stopped.done():  # on its way out: let it go first
                 await asyncio.shield(instance.stopped)
             if self._closing:
                 return None
@@ -334,6 +374,7 @@ class Sandbox:
     async def _watch(self, instance: Instance) -> None:
         returncode = await instance.process.wait()
         instance.returncode = returncode
+        instance.lifecycle.enter(Phase.EXITED)
         try:  # leftovers of the bootstrap (a shell's curl) must not poll the next instance's Runtime API
             os.killpg(instance.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -344,6 +385,8 @@ class Sandbox:
         if not self._closing:
             self.log.note(f"bootstrap (pid {instance.pid}) exited: {documents.exit_reason(returncode)}")
         for invocation in list(instance.inflight.values()):
+            if not invocation.finished:
+                instance.telemetry.fault(invocation.request_id)
             Failure("Runtime.ExitError", lambda request_id: documents.runtime_exit(request_id, returncode)).apply(
                 invocation
             )
@@ -353,12 +396,11 @@ class Sandbox:
             failure = Failure("Runtime.ExitError", lambda request_id: documents.runtime_exit(request_id, returncode))
             for invocation in queued:
                 failure.apply(invocation)
-            if not queued and not self._closing and not instance.killed and instance is self.current:
+            ended_by_emulator = instance.lifecycle.ended_by_emulator
+            if not queued and not self._closing and not ended_by_emulator and instance is self.current:
                 self.pending_failure = failure
-            self._init_finished(instance, "error", "Runtime.ExitError")
+            self.reporter.init_finished(instance, "error", "Runtime.ExitError")
         # Invocations still queued after a post-init death are picked up again by `run` on a fresh instance.
-        if self.current is instance:
-            instance.retiring = True
         instance.exited.set_result(returncode)
         if not self._closing:
             await self._stop(instance, instance.reset_reason)
@@ -366,19 +408,16 @@ class Sandbox:
     # -- init ------------------------------------------------------------------------------
     async def complete_init(self, instance: Instance) -> None:
         """The runtime called /next before init ended: close registration, wait for every extension's next."""
+        if instance.import_times is not None:  # what the runtime imported before this /next was its init
+            instance.capture.drain()
+            instance.import_times.end_init()
         instance.extensions.close_registration()
         await instance.extensions.wait_initialized()
-        if instance.initialized_at is None and instance.init_error is None and not instance.retiring:
+        if instance.initialized_at is None and instance.init_error is None and not instance.refuses_next:
             instance.initialized_at = time.monotonic()
+            instance.lifecycle.enter_if_allowed(Phase.READY)
             instance.measure_memory()  # the init peak, in case the process dies before its first report
-            self._init_finished(instance, "success", None)
-
-    def _init_finished(self, instance: Instance, status: str, error_type: str | None) -> None:
-        """The init telemetry (once): extensions' states, initRuntimeDone, initReport."""
-        if instance.telemetry.open:
-            duration_ms = ((instance.initialized_at or time.monotonic()) - instance.spawned_at) * 1000
-            states = [(extension.name, sorted(extension.events)) for extension in instance.extensions.registered]
-            instance.telemetry.init_done(self.initialization_type, states, status, error_type, duration_ms)
+            self.reporter.init_finished(instance, "success", None)
 
     def _extension_failed(self, extensions: Extensions, error_type: str, message: str) -> None:
         """An extension failed during init (crash, init/error): the instance fails its init."""
@@ -399,20 +438,15 @@ class Sandbox:
             ):
                 invocation.tail.add(line)
 
-    @staticmethod
-    def _tail(invocation: Invocation, line: str) -> None:
-        if invocation.tail is not None:
-            invocation.tail.add(line)
-
     # -- invocations -----------------------------------------------------------------------
     async def run(self, invocation: Invocation) -> None:
         """Run one invocation to its end (the caller holds a concurrency slot)."""
         previous = self.current
-        if previous is not None and previous.retiring and self.pending_failure is None and not self._closing:
+        if previous is not None and previous.refuses_next and self.pending_failure is None and not self._closing:
             await asyncio.shield(previous.stopped)  # a reset in progress: still queued, not yet on the clock
         invocation.started_at = time.monotonic()
         self._running[invocation.request_id] = invocation
-        self._tail(invocation, self.log.start(invocation.request_id))
+        self.reporter.start(invocation)
         instance: Instance | None = None
         try:
             while not invocation.finished:
@@ -451,8 +485,10 @@ class Sandbox:
             await instance.wait_polled_after(mark)
             if instance.polls_received > mark:
                 came_back = True
-                instance.drain_logs()  # what the function printed belongs before its runtimeDone
-                self._runtime_done(invocation, instance)
+                instance.drain_logs(
+                    self.config.concurrency is None
+                )  # what the function printed belongs before its runtimeDone
+                self.reporter.runtime_done(invocation, instance)
             await instance.extensions.wait_invoke_done()
 
         try:
@@ -481,6 +517,15 @@ class Sandbox:
             invocation.request_id, invocation.deadline_ms, self.config.function_arn, invocation.trace_id
         )
         instance.telemetry.start(invocation.request_id, invocation.trace_id)
+
+    def worker_exited(self, invocation: Invocation, document: bytes) -> None:
+        """The runtime's parent reported that the worker holding `invocation` died: answered as a crash."""
+        message = documents.error_message(document)
+        reason = message.split("Error: ", 1)[-1] if message else "Runtime.ExitError"
+        self.log.note(f"{invocation.request_id}: a runtime worker exited during the invocation: {reason}")
+        if invocation.instance is not None:
+            invocation.instance.telemetry.fault(invocation.request_id)
+        Failure("Runtime.ExitError", lambda request_id: document).apply(invocation)
 
     def lookup(self, request_id: str) -> tuple[Invocation | None, bool]:
         """The invocation in flight with this id; else (None, whether the id was ever seen)."""
@@ -514,32 +559,37 @@ class Sandbox:
             error_type="Sandbox.Timedout",
         )
         instance = invocation.instance
-        if instance is not None and instance.alive:
+        if instance is None or not instance.alive:
+            return
+        if self.config.concurrency is not None and instance.initialized_at is not None:
+            # Managed Instances' independent timeouts: the invocation is failed, the others in flight and the
+            # environment go on (the timeout is not enforced on the code, which runs on).
             self.log.note(
-                f"{invocation.request_id} timed out after {self.config.timeout:.2f} seconds: "
-                f"killing the bootstrap (pid {instance.pid}); the next invoke starts a fresh one"
+                f"{invocation.request_id} timed out after {self.config.timeout:.2f} seconds "
+                "(the other invocations and the environment go on, as on Lambda Managed Instances)"
             )
-            self._reset(instance, "timeout")
+            return
+        self.log.note(
+            f"{invocation.request_id} timed out after {self.config.timeout:.2f} seconds: "
+            f"killing the bootstrap (pid {instance.pid}); the next invoke starts a fresh one"
+        )
+        self._reset(instance, "timeout")
 
     def _reset(self, instance: Instance, reason: str) -> None:
         """Stop an instance's whole environment; the next invocation gets a fresh one."""
-        instance.reset_reason = reason
-        instance.killed = True
-        self.retire(instance, None)
+        if instance.lifecycle.enter_if_allowed(Phase.RESETTING):
+            instance.reset_reason = reason
         self._stop(instance, reason)
 
-    def retire(self, instance: Instance, signum: int | None) -> None:
-        """Take no more work on `instance`; signal its process group if `signum` is given."""
-        instance.retiring = True
-        if signum is not None:
-            instance.killed = True
-            instance.signal(signum)
+    def _kill_after_init_error(self, instance: Instance) -> None:
+        """The grace after `/init/error` is over: kill what is left of the process."""
+        instance.signal(signal.SIGKILL)
 
     def init_failed(self, instance: Instance, document: bytes, error_type: str) -> None:
         """The bootstrap posted /init/error: fail whoever waits for it, or keep the failure for the next one."""
         instance.init_error, instance.init_error_type = document, error_type
-        self.retire(instance, None)
-        self._init_finished(instance, "error", error_type)
+        instance.lifecycle.enter_if_allowed(Phase.INIT_FAILED)
+        self.reporter.init_finished(instance, "error", error_type)
         failure = Failure(error_type, lambda request_id: document)
         waiting = [invocation for invocation in instance.queued if not invocation.finished]
         instance.queued.clear()
@@ -547,20 +597,13 @@ class Sandbox:
             failure.apply(invocation)
         if not waiting:
             self.pending_failure = failure
-        asyncio.get_running_loop().call_later(INIT_ERROR_GRACE, self.retire, instance, signal.SIGKILL)
+        asyncio.get_running_loop().call_later(INIT_ERROR_GRACE, self._kill_after_init_error, instance)
 
     # -- the end of an invocation ----------------------------------------------------------
-    def _runtime_done(self, invocation: Invocation, instance: Instance) -> None:
-        if instance.telemetry.active:
-            duration_ms = (time.monotonic() - invocation.dispatched_at) * 1000
-            instance.telemetry.runtime_done(
-                invocation.request_id, invocation.trace_id, *_outcome(invocation), duration_ms
-            )
-
     def _report(self, invocation: Invocation, instance: Instance | None, runtime_done: bool) -> None:
         request_id = invocation.request_id
         if instance is not None:
-            instance.drain_logs()
+            instance.drain_logs(self.config.concurrency is None)
         self.inflight.pop(request_id, None)
         if instance is not None:
             instance.inflight.pop(request_id, None)
@@ -569,48 +612,7 @@ class Sandbox:
         self.finished_ids[request_id] = None
         while len(self.finished_ids) > FINISHED_IDS_KEPT:
             self.finished_ids.popitem(last=False)
-        began = invocation.clock_started_at or invocation.started_at
-        ended = time.monotonic() if runtime_done else (invocation.finished_at or time.monotonic())
-        duration_ms = max(0.0, ended - began) * 1000
-        init_ms = None
-        if (
-            instance is not None
-            and invocation.dispatched_at
-            and not instance.init_reported
-            and instance.initialized_at is not None
-        ):
-            instance.init_reported = True
-            init_ms = (instance.initialized_at - instance.spawned_at) * 1000
-        memory = instance.measure_memory() if instance is not None else 0
-        self._tail(invocation, self.log.end(request_id))
-        self._tail(
-            invocation,
-            self.log.report(
-                request_id,
-                duration_ms,
-                self.config.memory_mb,
-                memory,
-                init_ms,
-                invocation.report_status,
-                invocation.report_error_type,
-            ),
-        )
+        self.reporter.finished(invocation, instance, runtime_done)
         self._running.pop(request_id, None)
-        if instance is not None and invocation.dispatched_at and instance.telemetry.active:
-            if not runtime_done:
-                self._runtime_done(invocation, instance)
-            metrics = telemetry.report_metrics(duration_ms, self.config.memory_mb, memory, init_ms)
-            instance.telemetry.report(request_id, invocation.trace_id, *_outcome(invocation), metrics)
         if invocation.tail is not None:
             invocation.tail.finish()
-
-
-def _outcome(invocation: Invocation) -> tuple[str, str | None]:
-    """The Telemetry API's status of an invocation and its error type."""
-    if invocation.report_status == "timeout":
-        return "timeout", invocation.report_error_type or "Sandbox.Timedout"
-    if invocation.report_status == "error":
-        return "failure", invocation.report_error_type
-    if invocation.function_error:
-        return "error", invocation.report_error_type
-    return "success", None

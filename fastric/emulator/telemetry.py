@@ -1,7 +1,12 @@
-"""The Telemetry API (`PUT /2022-07-01/telemetry`) of one execution environment, and delivery to its subscribers.
+"""The Telemetry API (`PUT /2022-07-01/telemetry`) and the Logs API (`PUT /2020-08-15/logs`) of one execution
+environment, and delivery to their subscribers.
 
-An extension subscribes a listener to the `platform`, `function` and `extension` streams. Events are
-`{"time": ISO-8601, "type": ..., "record": ...}` objects; each subscriber buffers them and delivers them in
+An extension subscribes a listener to the `platform`, `function` and `extension` streams, with one of the two
+APIs (a subscription with the other one is refused). Events are `{"time": ISO-8601, "type": ..., "record": ...}`
+objects, in each API's own format: the Telemetry API's `platform.*` records (initStart, runtimeDone, report with
+`status` and `tracing`, ...), or the Logs API's (`platform.start`, `platform.end`, `platform.report`,
+`platform.runtimeDone`, `platform.extension`, `platform.logsSubscription`, no init records; see `logs_form`).
+Function and extension lines are strings in both. Each subscriber buffers them and delivers them in
 batches when `maxItems` or `maxBytes` is reached or `timeoutMs` after the first one: as a JSON array POSTed to
 an HTTP destination (`http://sandbox.localdomain:PORT/PATH`; `sandbox.localdomain` and `sandbox` mean
 127.0.0.1), or as newline-delimited JSON on a TCP connection to 127.0.0.1:PORT. Subscriptions are taken during
@@ -26,6 +31,9 @@ from . import documents
 from .report import PlatformLog
 
 SCHEMA_VERSIONS = ("2022-07-01", "2022-12-13", "2025-01-29")
+LOGS_SCHEMA_VERSIONS = ("2020-08-15", "2021-03-18")  # optional in a Logs API subscription
+TELEMETRY_API = "telemetry"
+LOGS_API = "logs"
 CATEGORIES = ("platform", "function", "extension")
 SANDBOX_HOSTS = ("sandbox.localdomain", "sandbox")
 BUFFERING_LIMITS = {  # name: (minimum, maximum, default)
@@ -34,9 +42,10 @@ BUFFERING_LIMITS = {  # name: (minimum, maximum, default)
     "timeoutMs": (25, 30000, 1000),
 }
 BACKLOG_LIMIT = 10000  # init-phase events kept for subscribers yet to come
-DELIVERY_ATTEMPTS = 3
+DELIVERY_ATTEMPTS = 5  # with back-off: 0.2, 0.4, 0.8, 1.6 s (a listener may start after it subscribed)
 DELIVERY_TIMEOUT = 5.0  # seconds for one delivery attempt
 SUBSCRIBED = b'"OK"'
+SAME: Any = object()  # `logs=SAME`: the Logs API's event is the Telemetry API's, type and record
 
 
 class ValidationError(Exception):
@@ -54,12 +63,14 @@ def category_of(event_type: str) -> str:
 
 
 class Telemetry:
-    """The subscriptions of one execution environment, and the init-phase backlog."""
+    """The subscriptions of one execution environment (both APIs), and the init-phase backlog."""
 
-    def __init__(self, log: PlatformLog):
+    def __init__(self, log: PlatformLog, multi_concurrency: bool = False):
         self.log = log
+        self.multi_concurrency = multi_concurrency  # Managed Instances: no Logs API
         self.subscriptions: dict[str, Subscription] = {}  # by extension name
-        self.backlog: deque[tuple[str, bytes]] | None = deque(maxlen=BACKLOG_LIMIT)
+        # init-phase events: (category, the Telemetry API's bytes or None, the Logs API's bytes or None)
+        self.backlog: deque[tuple[str, bytes | None, bytes | None]] | None = deque(maxlen=BACKLOG_LIMIT)
 
     @property
     def open(self) -> bool:
@@ -71,34 +82,81 @@ class Telemetry:
         """Whether an emitted event goes anywhere (cheap check before building a record)."""
         return self.backlog is not None or bool(self.subscriptions)
 
-    def emit(self, event_type: str, record: object, at: float | None = None) -> None:
+    def emit(self, event_type: str | None, record: object, at: float | None = None, logs: Any = SAME) -> None:
+        """Publish an event: `event_type` and `record` in the Telemetry API's format (None: it has no such event),
+        `logs` the Logs API's `(type, record)` (None: it has none; SAME: the same as the Telemetry API's)."""
         if not self.active:
             return
-        category = category_of(event_type)
-        event = orjson.dumps({"time": timestamp(at), "type": event_type, "record": record})
+        if logs is SAME:
+            logs = None if event_type is None else (event_type, record)
+        category = category_of(event_type if event_type is not None else logs[0] if logs else "platform")
+        moment = timestamp(at)
+        wanted = self._apis_wanted()
+        telemetry_event = logs_event = None
+        if event_type is not None and TELEMETRY_API in wanted:
+            telemetry_event = orjson.dumps({"time": moment, "type": event_type, "record": record})
+        if logs is not None and LOGS_API in wanted:
+            logs_event = orjson.dumps({"time": moment, "type": logs[0], "record": logs[1]})
+        if telemetry_event is None and logs_event is None:
+            return
         if self.backlog is not None:
-            self.backlog.append((category, event))
+            self.backlog.append((category, telemetry_event, logs_event))
         for subscription in self.subscriptions.values():
-            subscription.add(category, event)
+            event = telemetry_event if subscription.api == TELEMETRY_API else logs_event
+            if event is not None:
+                subscription.add(category, event)
 
-    def subscribe(self, extension_name: str, body: bytes) -> tuple[int, bytes]:
-        """Answer a `PUT /telemetry` from the extension `extension_name`: (status, JSON body)."""
+    def _apis_wanted(self) -> tuple[str, ...]:
+        if self.backlog is not None:  # a subscriber of either API may still come
+            return (TELEMETRY_API, LOGS_API)
+        return tuple({subscription.api for subscription in self.subscriptions.values()})
+
+    def subscribe(self, extension_name: str, body: bytes, api: str = TELEMETRY_API) -> tuple[int, bytes]:
+        """Answer a `PUT /telemetry` (or, `api="logs"`, `PUT /logs`) from `extension_name`: (status, JSON body).
+
+        Refused as Lambda refuses: after init (403 `Telemetry.SubscriptionClosed` / `Logs.SubscriptionClosed`),
+        a request outside the API's ranges (400 `ValidationError`), a subscription with the other API than the
+        extension already used (403 `Telemetry.SubscriptionConflict` / `Logs.SubscriptionConflict`), the Logs
+        API under Managed Instances (403 `Logs.NotSupported`). A repeated subscription is idempotent: it
+        updates the settings of the one there is, and never replays or duplicates an event.
+        """
+        prefix = "Logs" if api == LOGS_API else "Telemetry"
+        what = "Logs API" if api == LOGS_API else "Telemetry API"
+        if api == LOGS_API and self.multi_concurrency:
+            return 403, documents.error_document(
+                "Logs.NotSupported", "Logs API is not supported on Lambda Managed Instances: use the Telemetry API"
+            )
         if self.backlog is None:
-            return 403, documents.error_document("Telemetry.SubscriptionClosed", "Telemetry API subscription is closed")
+            return 403, documents.error_document(f"{prefix}.SubscriptionClosed", f"{what} subscription is closed")
         try:
-            types, buffering, destination = parse_subscription(body)
+            if api == LOGS_API:
+                types, buffering, destination = parse_logs_subscription(body)
+            else:
+                types, buffering, destination = parse_subscription(body)
         except ValidationError as error:
             return 400, documents.error_document("ValidationError", str(error))
-        old = self.subscriptions.pop(extension_name, None)
+        old = self.subscriptions.get(extension_name)
+        if old is not None and old.api != api:
+            other = "Telemetry API" if api == LOGS_API else "Logs API"
+            return 403, documents.error_document(
+                f"{prefix}.SubscriptionConflict",
+                f"extension {extension_name} is subscribed with the {other}: "
+                "an extension subscribes with one of the Logs and Telemetry APIs",
+            )
         if old is not None:
-            old.close()
-        subscription = Subscription(extension_name, types, buffering, destination, self.log)
-        for category, event in self.backlog:
-            subscription.add(category, event)
+            old.update(types, buffering, destination)
+            return 200, SUBSCRIBED
+        subscription = Subscription(extension_name, types, buffering, destination, self.log, api)
+        for category, telemetry_event, logs_event in self.backlog:
+            event = telemetry_event if api == TELEMETRY_API else logs_event
+            if event is not None:
+                subscription.add(category, event)
         self.subscriptions[extension_name] = subscription
-        self.emit(
-            "platform.telemetrySubscription", {"name": extension_name, "state": "Subscribed", "types": sorted(types)}
-        )
+        state = {"name": extension_name, "state": "Subscribed", "types": sorted(types)}
+        if api == LOGS_API:
+            self.emit(None, None, logs=("platform.logsSubscription", state))
+        else:
+            self.emit("platform.telemetrySubscription", state, logs=None)
         return 200, SUBSCRIBED
 
     # -- the platform events ------------------------------------------------------------------
@@ -111,6 +169,7 @@ class Telemetry:
                 "functionName": function_name,
                 "functionVersion": "$LATEST",
             },
+            logs=None,
         )
 
     def init_done(
@@ -126,13 +185,17 @@ class Telemetry:
             for name, events in extensions:
                 self.emit("platform.extension", {"name": name, "state": "Ready", "events": events})
             phase = {"initializationType": initialization_type, "phase": "init"}
-            self.emit("platform.initRuntimeDone", with_status(dict(phase), status, error_type))
+            self.emit("platform.initRuntimeDone", with_status(dict(phase), status, error_type), logs=None)
             report = dict(phase, metrics={"durationMs": rounded(duration_ms)})
-            self.emit("platform.initReport", with_status(report, status, error_type))
+            self.emit("platform.initReport", with_status(report, status, error_type), logs=None)
         self.end_init()
 
     def start(self, request_id: str, trace_id: str) -> None:
-        self.emit("platform.start", {"requestId": request_id, "version": "$LATEST", "tracing": tracing(trace_id)})
+        self.emit(
+            "platform.start",
+            {"requestId": request_id, "version": "$LATEST", "tracing": tracing(trace_id)},
+            logs=("platform.start", {"requestId": request_id, "version": "$LATEST"}),
+        )
 
     def runtime_done(
         self, request_id: str, trace_id: str, status: str, error_type: str | None, duration_ms: float
@@ -142,13 +205,29 @@ class Telemetry:
             "metrics": {"durationMs": rounded(duration_ms)},
             "tracing": tracing(trace_id),
         }
-        self.emit("platform.runtimeDone", with_status(record, status, error_type))
+        logs_status = "failure" if status == "error" else status  # the Logs API's: success, failure, timeout
+        self.emit(
+            "platform.runtimeDone",
+            with_status(record, status, error_type),
+            logs=("platform.runtimeDone", {"requestId": request_id, "status": logs_status}),
+        )
 
     def report(
         self, request_id: str, trace_id: str, status: str, error_type: str | None, metrics: dict[str, Any]
     ) -> None:
         record = {"requestId": request_id, "metrics": metrics, "tracing": tracing(trace_id)}
-        self.emit("platform.report", with_status(record, status, error_type))
+        self.emit(None, None, logs=("platform.end", {"requestId": request_id}))
+        self.emit(
+            "platform.report",
+            with_status(record, status, error_type),
+            logs=("platform.report", {"requestId": request_id, "metrics": metrics}),
+        )
+
+    def fault(self, request_id: str) -> None:
+        """The runtime went away during an invocation: the Logs API's `platform.fault` (a string)."""
+        self.emit(
+            None, None, logs=("platform.fault", f"RequestId: {request_id} Process exited before completing request")
+        )
 
     def end_init(self) -> None:
         """Init is over: no more subscriptions, no more backlog."""
@@ -177,6 +256,23 @@ def parse_subscription(body: bytes) -> tuple[frozenset[str], dict[str, int], Des
         raise ValidationError("the request must be a JSON object")
     if request.get("schemaVersion") not in SCHEMA_VERSIONS:
         raise ValidationError(f"schemaVersion must be one of {', '.join(SCHEMA_VERSIONS)}")
+    types = request.get("types")
+    if not isinstance(types, list) or not types or any(kind not in CATEGORIES for kind in types):
+        raise ValidationError(f"types must be a non-empty array of {', '.join(CATEGORIES)}")
+    return frozenset(types), _buffering(request.get("buffering")), _destination(request.get("destination"))
+
+
+def parse_logs_subscription(body: bytes) -> tuple[frozenset[str], dict[str, int], Destination]:
+    """A Logs API subscription: `schemaVersion` optional; otherwise as the Telemetry API's."""
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ValidationError(f"Invalid JSON: {error}") from None
+    if not isinstance(request, dict):
+        raise ValidationError("the request must be a JSON object")
+    version = request.get("schemaVersion")
+    if version is not None and version not in LOGS_SCHEMA_VERSIONS:
+        raise ValidationError(f"schemaVersion must be one of {', '.join(LOGS_SCHEMA_VERSIONS)}")
     types = request.get("types")
     if not isinstance(types, list) or not types or any(kind not in CATEGORIES for kind in types):
         raise ValidationError(f"types must be a non-empty array of {', '.join(CATEGORIES)}")
@@ -220,6 +316,13 @@ def _destination(value: object) -> Destination:
         return HTTPDestination(port, path + (f"?{parts.query}" if parts.query else ""))
     if protocol == "TCP":
         port = value.get("port")
+        if port is None and isinstance(value.get("URI"), str):  # "tcp://sandbox.localdomain:PORT" or "HOST:PORT"
+            uri = value["URI"]
+            try:
+                parsed = urlsplit(uri if "://" in uri else f"tcp://{uri}")
+                port = parsed.port if parsed.hostname in SANDBOX_HOSTS else None
+            except ValueError:
+                port = None
         if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
             raise ValidationError("destination.port must be an integer from 1 to 65535")
         return TCPDestination(port)
@@ -316,8 +419,10 @@ class Subscription:
         buffering: dict[str, int],
         destination: Destination,
         log: PlatformLog,
+        api: str = TELEMETRY_API,
     ):
         self.name = name
+        self.api = api
         self.types = types
         self.max_items = buffering["maxItems"]
         self.max_bytes = buffering["maxBytes"]
@@ -340,6 +445,16 @@ class Subscription:
             self._cut()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.timeout, self._cut)
+
+    def update(self, types: frozenset[str], buffering: dict[str, int], destination: Destination) -> None:
+        """A repeated subscription: its settings from now on, nothing replayed, nothing lost."""
+        self.types = types
+        self.max_items = buffering["maxItems"]
+        self.max_bytes = buffering["maxBytes"]
+        self.timeout = buffering["timeoutMs"] / 1000
+        if destination.description != self.destination.description:
+            self.destination.close()
+            self.destination = destination
 
     def flush(self) -> asyncio.Future:
         """Send what is buffered now; a future done when everything so far is delivered (or dropped)."""

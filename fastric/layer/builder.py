@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import compileall
+import contextlib
+import io
 import os
 import py_compile
 import shutil
@@ -76,10 +78,14 @@ def byte_compile(site: Path, target: Target) -> str | None:
     `.pyc` files are unchecked-hash ones: valid whatever modification times the unpacked sources get.
     """
     if running_python() == target.python and sys.implementation.name == "cpython":
-        ok = compileall.compile_dir(
-            site, ddir=LAMBDA_SITE, quiet=2, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
-        )
-        return None if ok else "some modules did not compile; those compile at every cold start"
+        report = io.StringIO()
+        with contextlib.redirect_stdout(report):  # compileall prints each failure (quiet=1: failures only)
+            ok = compileall.compile_dir(
+                site, ddir=LAMBDA_SITE, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+            )
+        if ok:
+            return None
+        return f"some modules did not compile ({_why(report.getvalue())}); those compile at every cold start"
     interpreter = shutil.which(target.runtime)
     if interpreter is None:
         return (
@@ -88,9 +94,22 @@ def byte_compile(site: Path, target: Target) -> str | None:
         )
     command = [interpreter, "-m", "compileall", "-qq", "-d", LAMBDA_SITE, "--invalidation-mode", "unchecked-hash"]
     command.append(str(site))
-    if subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
-        return f"{interpreter} -m compileall failed: the modules compile at every cold start"
+    result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+    if result.returncode != 0:
+        return (
+            f"{interpreter} -m compileall failed ({_why(result.stdout + result.stderr)}): "
+            "the modules compile at every cold start"
+        )
     return None
+
+
+def _why(output: str, lines: int = 3) -> str:
+    """The gist of compileall's output: its last few non-empty lines, on one line."""
+    found = [line.strip() for line in output.splitlines() if line.strip() and not line.startswith("Listing ")]
+    if not found:
+        return "no reason given"
+    named = [line for line in found if line.startswith("***")][:lines]  # "*** Error compiling 'PATH'..."
+    return " / ".join([*named, *[line for line in found[-1:] if line not in named]])
 
 
 def write_zip(root: Path, output: Path) -> None:

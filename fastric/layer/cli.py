@@ -13,6 +13,10 @@ from fastric.layer.wheels import BuildError
 
 def main(argv: list[str]) -> int:
     """`fastric layer build [--python X.Y] [--arch x86_64|arm64] [-o PATH]`; exit 0, 1 on failure, 2 on bad usage."""
+    if not argv:
+        _parser().print_usage(sys.stderr)
+        sys.stderr.write("fastric layer: say what to do: `fastric layer build` (fastric layer build --help)\n")
+        return 2
     args = _parser().parse_args(argv)
     try:
         target = Target(args.python, args.arch)

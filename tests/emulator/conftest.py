@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from emulator_process import EXAMPLES, EmulatorProcess
+from emulator_process import EXAMPLES, PROBE, EmulatorProcess
 
 
 @pytest.fixture
@@ -21,3 +21,19 @@ def emulator():
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def probe(lambda_function):
+    """`probe(**options)`: the scripted probe bootstrap under the `lambda_function` plugin fixture.
+
+    The options are the fixture's; the timeout defaults to 300 s (the CLI's default) and the task root to the
+    examples folder, as for the `emulator` fixture.
+    """
+
+    def start(**options):
+        options.setdefault("timeout", 300.0)
+        options.setdefault("task_root", EXAMPLES)
+        return lambda_function(command=PROBE, **options)
+
+    return start

@@ -142,6 +142,23 @@ class EmulatorProcess:
         return self.proc.returncode
 
 
+def function_error(result, error_type: str, status: int = 200) -> dict:
+    """The error document of a `LocalFunction` invoke result that failed with `error_type`."""
+    assert result.status_code == status, result
+    assert result.function_error == "Unhandled", result
+    assert result.content_type == "application/json"
+    assert result.error is not None and result.error["errorType"] == error_type, result
+    assert result.payload == result.error
+    return result.error
+
+
+def report_fields(result) -> dict[str, str]:
+    """The fields of an invoke result's REPORT line (its last log line), by name."""
+    report = result.logs.splitlines()[-1]
+    assert report.startswith(f"REPORT RequestId: {result.request_id}\t"), result.logs
+    return dict(field.split(": ", 1) for field in report.split("\t")[1:])
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

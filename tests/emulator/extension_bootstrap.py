@@ -8,7 +8,7 @@ Environment:
 Each invocation prints `function saw <request id>` and the event's "print" text ("repeat" times), answers
 `{"requestId", "event", "pid", "received", "internal": [events the internal extension got], "answers": {...}}`;
 an event {"register": NAME} tries to register an internal extension then, an event {"fail": true} is
-answered with an /error post.
+answered with an /error post, an event {"crash": true} makes the bootstrap exit 3.
 """
 
 import json
@@ -99,6 +99,8 @@ def main():
                 print(event["print"], flush=True)
         if "register" in event:
             ANSWERS["late"] = register(event["register"], ["INVOKE"])[::2]
+        if event.get("crash"):
+            os._exit(3)
         answer = {
             "requestId": request_id,
             "event": event,

@@ -12,6 +12,9 @@ answers). Behaviour, from the environment:
   EXT_DELAY       seconds to wait after an INVOKE event before calling next
   EXT_STUCK       a path: if it does not exist, create it and never call next after the INVOKE event
   EXT_TELEMETRY   subscribe to these Telemetry API types (comma-separated), buffering timeoutMs 25
+  EXT_LOGS        subscribe to these Logs API types instead (PUT /2020-08-15/logs), buffering timeoutMs 25
+  EXT_LOGS_AGAIN  then repeat the Logs API subscription (recorded as `again`) and try the Telemetry API
+                  (recorded as `conflict`)
   EXT_TCP         deliver telemetry over TCP instead of HTTP
   EXT_BAD_SUBSCRIPTIONS  first try subscriptions Lambda refuses (recorded as `subscribe` with "bad": true)
 It prints a line for each event (the `extension` log stream) and exits 0 on SHUTDOWN.
@@ -67,7 +70,7 @@ def listen():
     return server.server_address[1]
 
 
-def subscribe(identifier, types):
+def subscribe(identifier, types, path="/2022-07-01/telemetry"):
     port = listen()
     headers = {"Lambda-Extension-Identifier": identifier, "Content-Type": "application/json"}
     good_destination = (
@@ -76,7 +79,7 @@ def subscribe(identifier, types):
         else {"protocol": "HTTP", "URI": f"http://sandbox.localdomain:{port}/telemetry"}
     )
     request = {
-        "schemaVersion": "2022-12-13",
+        "schemaVersion": "2022-12-13" if "telemetry" in path else "2021-03-18",
         "types": types,
         "buffering": {"timeoutMs": 25, "maxItems": 1000, "maxBytes": 262144},
         "destination": good_destination,
@@ -91,11 +94,17 @@ def subscribe(identifier, types):
             {**request, "schemaVersion": "2020-01-01"},
         ]
         for body in bad:
-            status, _, answer = call("PUT", "/2022-07-01/telemetry", json.dumps(body).encode(), headers)
+            status, _, answer = call("PUT", path, json.dumps(body).encode(), headers)
             record("subscribe", bad=True, status=status, answer=answer)
-    status, response_headers, answer = call("PUT", "/2022-07-01/telemetry", json.dumps(request).encode(), headers)
+    status, response_headers, answer = call("PUT", path, json.dumps(request).encode(), headers)
     record("subscribe", status=status, answer=answer, content_type=response_headers.get("content-type"))
-    return request
+    if os.environ.get("EXT_LOGS_AGAIN"):
+        again = call("PUT", path, json.dumps(request).encode(), headers)
+        record("again", status=again[0], answer=again[2])
+        other = {**request, "schemaVersion": "2022-12-13"}
+        conflict = call("PUT", "/2022-07-01/telemetry", json.dumps(other).encode(), headers)
+        record("conflict", status=conflict[0], answer=conflict[2])
+    return request, path
 
 
 def main():
@@ -127,6 +136,8 @@ def main():
     request = None
     if os.environ.get("EXT_TELEMETRY"):
         request = subscribe(identifier, os.environ["EXT_TELEMETRY"].split(","))
+    elif os.environ.get("EXT_LOGS"):
+        request = subscribe(identifier, os.environ["EXT_LOGS"].split(","), "/2020-08-15/logs")
     print(f"{NAME}: ready", flush=True)
     while True:
         status, headers, event = call("GET", "/2020-01-01/extension/event/next", headers=ident)
@@ -135,7 +146,7 @@ def main():
             sys.exit(2)
         print(f"{NAME}: {event['eventType']} {event.get('requestId', event.get('shutdownReason'))}", flush=True)
         if request is not None:
-            late = call("PUT", "/2022-07-01/telemetry", json.dumps(request).encode(), ident)
+            late = call("PUT", request[1], json.dumps(request[0]).encode(), ident)
             record("late", status=late[0], answer=late[2])
             request = None
         if event["eventType"] == "SHUTDOWN":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from emulator_process import PROBE, clean_env
+from emulator_process import EXAMPLES, PROBE, clean_env
 
 
 def invoke_all(emu, events):
@@ -28,33 +28,34 @@ def test_ten_concurrent_invokes_are_queued_not_refused(emulator):
     assert starts_and_ends == ["START", "END"] * 10
 
 
-def test_awslambdaric_under_concurrent_invokes(emulator):
-    emu = emulator("--", sys.executable, "-m", "awslambdaric", "app.handler")
-    responses = invoke_all(emu, [{"queryStringParameters": {"n": str(n)}} for n in range(10)])
-    assert [r.json()["body"] for r in responses] == [f'queryStringParameters, {{"n":"{n}"}}' for n in range(10)]
+def test_awslambdaric_under_concurrent_invokes(lambda_function):
+    fn = lambda_function("app.handler", runtime="awslambdaric", task_root=EXAMPLES, timeout=300)
+    results = invoke_all(fn, [{"queryStringParameters": {"n": str(n)}} for n in range(10)])
+    assert [r.payload["body"] for r in results] == [f'queryStringParameters, {{"n":"{n}"}}' for n in range(10)]
+    assert all(r.logs.startswith(f"START RequestId: {r.request_id}") for r in results)  # one at a time
 
 
-def test_concurrency_four_runs_four_at_once(emulator):
+def test_concurrency_four_runs_four_at_once(probe):
     # Each invocation waits on a 4-party barrier inside the bootstrap (10 s timeout): all four succeed
     # only if the emulator hands out four invocations at the same time.
-    emu = emulator("--concurrency", "4", "--", *PROBE)
-    responses = invoke_all(emu, [{"action": "barrier"}] * 4)
-    assert [r.status for r in responses] == [200] * 4, [r.body for r in responses]
-    assert all(r.json()["passed"] for r in responses)
-    assert len({r.json()["thread"] for r in responses}) == 4
-    env = emu.invoke({}).json()["env"]
+    fn = probe(concurrency=4)
+    results = invoke_all(fn, [{"action": "barrier"}] * 4)
+    assert [r.status_code for r in results] == [200] * 4, [r.raw for r in results]
+    assert all(r.payload["passed"] for r in results)
+    assert len({r.payload["thread"] for r in results}) == 4
+    env = fn.invoke({}).payload["env"]
     assert env["AWS_LAMBDA_MAX_CONCURRENCY"] == "4"
     assert env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "lambda-managed-instances"
 
 
-def test_without_concurrency_the_barrier_breaks(emulator):
+def test_without_concurrency_the_barrier_breaks(probe):
     # The control for the test above: the same bootstrap with two polling threads, but no --concurrency.
     # The emulator hands out one invocation at a time, so the 2-party barrier times out (1 s) and breaks.
-    emu = emulator("--", *PROBE, env=clean_env(PROBE_WORKERS="2", PROBE_BARRIER_TIMEOUT="1"))
-    responses = invoke_all(emu, [{"action": "barrier"}] * 2)
-    assert [r.headers.get("x-amz-function-error") for r in responses] == ["Unhandled"] * 2
-    assert [r.json()["errorType"] for r in responses] == ["BrokenBarrier"] * 2
-    assert emu.invoke({}).json()["env"]["AWS_LAMBDA_MAX_CONCURRENCY"] is None
+    fn = probe(env={"PROBE_WORKERS": "2", "PROBE_BARRIER_TIMEOUT": "1"})
+    results = invoke_all(fn, [{"action": "barrier"}] * 2)
+    assert [r.function_error for r in results] == ["Unhandled"] * 2
+    assert [r.error["errorType"] for r in results] == ["BrokenBarrier"] * 2
+    assert fn.invoke({}).payload["env"]["AWS_LAMBDA_MAX_CONCURRENCY"] is None
 
 
 def test_concurrency_from_the_environment_with_awslambdaric_workers(emulator):

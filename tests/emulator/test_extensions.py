@@ -25,8 +25,7 @@ def test_external_extension_lifecycle(emulator, tmp_path):
         "fn",
         "--",
         *BOOTSTRAP,
-        "my.handler",
-        env=environment(record, BOOT_SIGTERM="exit"),
+        env=environment(record, BOOT_SIGTERM="exit", _HANDLER="my.handler"),
     )
     first, second = emu.invoke({"n": 1}), emu.invoke({"n": 2})
     assert first.status == second.status == 200
@@ -234,3 +233,20 @@ def test_multi_concurrency_extensions_may_not_subscribe_to_invoke(emulator, tmp_
     assert emu.invoke({}).status == 200
     assert emu.stop() == 0
     assert [r["event"]["eventType"] for r in records(record, "event", "watcher")] == ["SHUTDOWN"]
+
+
+def test_a_skipped_extension_file_is_named_with_the_reason(emulator, tmp_path):
+    record = tmp_path / "record.jsonl"
+    add_extension(tmp_path / "ext", "recorder")
+    (tmp_path / "ext" / "notes.txt").write_text("not an extension\n")
+    (tmp_path / "ext" / "forgot-chmod").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "ext" / "subdir").mkdir()
+    emu = emulator("--extensions", str(tmp_path / "ext"), "--", *BOOTSTRAP, env=environment(record))
+    assert emu.invoke({}).status == 200
+    assert emu.stop() == 0
+    log = emu.stderr
+    assert f"extension file {tmp_path / 'ext' / 'forgot-chmod'} skipped: not executable" in log
+    assert f"extension file {tmp_path / 'ext' / 'notes.txt'} skipped: not executable" in log
+    assert f"extension file {tmp_path / 'ext' / 'subdir'} skipped: a directory" in log
+    assert log.count("forgot-chmod skipped") == 1
+    assert records(record, "register")[0]["status"] == 200  # the executable one runs

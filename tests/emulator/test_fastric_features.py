@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import http.client
 from pathlib import Path
 
 from emulator_process import clean_env
@@ -16,8 +15,8 @@ def start(emulator, handler, *options):
     return emulator(*options, "--task-root", str(FIXTURES), handler, cwd=FIXTURES, env=clean_env())
 
 
-def test_boto3_streams_a_fastric_generator_as_it_yields(emulator, tmp_path):
-    emu = start(emulator, "features.stream")
+def test_boto3_streams_a_fastric_generator_as_it_yields(lambda_function, tmp_path):
+    emu = lambda_function("features.stream", task_root=FIXTURES, timeout=300)
     gate = tmp_path / "seen-first-chunk"
     response = lambda_client(emu).invoke_with_response_stream(
         FunctionName="function", Payload=f'{{"gate": "{gate}"}}'.encode()
@@ -34,8 +33,8 @@ def test_boto3_streams_a_fastric_generator_as_it_yields(emulator, tmp_path):
     assert rest[-1] == {"InvokeComplete": {}}
 
 
-def test_boto3_sees_a_mid_stream_error_of_a_fastric_generator(emulator):
-    emu = start(emulator, "features.stream")
+def test_boto3_sees_a_mid_stream_error_of_a_fastric_generator(lambda_function):
+    emu = lambda_function("features.stream", task_root=FIXTURES, timeout=300)
     response = lambda_client(emu).invoke_with_response_stream(FunctionName="function", Payload=b'{"fail_at": 1}')
     events = list(response["EventStream"])
     assert events[0] == {"PayloadChunk": {"Payload": b"chunk0;"}}
@@ -43,20 +42,13 @@ def test_boto3_sees_a_mid_stream_error_of_a_fastric_generator(emulator):
     assert events[-1]["InvokeComplete"]["ErrorDetails"] == "mid-stream boom"
 
 
-def test_function_url_serves_a_fastric_http_prelude(emulator):
-    emu = start(emulator, "features.page", "--function-url")
-    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=30)
-    try:
-        conn.request("GET", "/some/path?q=1")
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
+def test_function_url_serves_a_fastric_http_prelude(lambda_function):
+    response = lambda_function("features.page", task_root=FIXTURES).http("GET", "/some/path?q=1")
     assert response.status == 201
-    assert response.getheader("Content-Type") == "text/html"
-    assert response.getheader("X-A") == "b"
-    assert response.getheader("Set-Cookie") == "a=b"
-    assert body == b"<p>q=1</p>"
+    assert response.headers["Content-Type"] == "text/html"
+    assert response.headers["X-A"] == "b"
+    assert response.headers.get_all("Set-Cookie") == ["a=b"]
+    assert response.body == b"<p>q=1</p>"
 
 
 def test_emulator_shutdown_runs_the_functions_on_shutdown_hooks(emulator):

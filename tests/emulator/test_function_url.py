@@ -291,3 +291,19 @@ def test_malformed_prelude_is_502(streamer):
     status, _, body = request(streamer, "GET", "/bad-prelude")
     assert (status, body) == (502, b"Internal Server Error")
     assert streamer.wait_for(lambda line: "prelude is not JSON" in line)
+
+
+def test_responses_carry_the_standard_reason_phrase(url):
+    """`HTTP/1.1 201 Created`, read off the wire (http.client keeps the reason)."""
+    conn = url.connection()
+    try:
+        conn.request("GET", "/custom")
+        response = conn.getresponse()
+        response.read()
+        assert (response.status, response.reason) == (201, "Created")
+        conn.request("GET", "/no-type")
+        response = conn.getresponse()
+        response.read()
+        assert (response.status, response.reason) == (404, "Not Found")
+    finally:
+        conn.close()

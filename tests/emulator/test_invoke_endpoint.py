@@ -119,7 +119,7 @@ def test_next_headers_and_environment(emulator, tmp_path):
         "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1",
         "LAMBDA_TASK_ROOT": str(tmp_path),
-        "_HANDLER": str(PROBE[-1]),
+        "_HANDLER": None,  # no handler given: none guessed from the command's words
         "TZ": ":UTC",
     }
     assert "[$LATEST]" in seen["env"]["AWS_LAMBDA_LOG_STREAM_NAME"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from emulator_process import PROBE, clean_env
+from emulator_process import PROBE, clean_env, function_error
+from emulator_process import report_fields as report_fields_of
 from test_errors import assert_function_error
 
 
@@ -16,34 +17,30 @@ def milliseconds(value: str) -> float:
     return float(value.removesuffix(" ms"))
 
 
-def test_a_slow_init_does_not_count_against_the_first_invoke(emulator):
-    emu = emulator("--timeout", "1", "--", *PROBE, env=clean_env(PROBE_INIT_SLEEP="1.5"))
-    response = emu.invoke({})
-    assert response.status == 200 and "x-amz-function-error" not in response.headers, response.body
-    fields = report_fields(emu, response)
-    assert milliseconds(fields["Init Duration"]) >= 1000  # shown apart, as today
-    assert "Status" not in fields
+def test_a_slow_init_does_not_count_against_the_first_invoke(probe):
+    result = probe(timeout=1, env={"PROBE_INIT_SLEEP": "1.5"}).invoke({})
+    assert result.status_code == 200 and result.function_error is None, result.raw
+    assert result.init_duration_ms >= 1000  # shown apart, as today
+    assert "Status" not in report_fields_of(result)
 
 
-def test_a_timeout_reports_the_invoke_phase_as_its_duration(emulator):
-    emu = emulator("--timeout", "1", "--", *PROBE, env=clean_env(PROBE_INIT_SLEEP="0.6"))
-    response = emu.invoke({"action": "sleep", "seconds": 30})
-    assert_function_error(response, "Sandbox.Timedout")
-    fields = report_fields(emu, response)
+def test_a_timeout_reports_the_invoke_phase_as_its_duration(probe):
+    result = probe(timeout=1, env={"PROBE_INIT_SLEEP": "0.6"}).invoke({"action": "sleep", "seconds": 30})
+    function_error(result, "Sandbox.Timedout")
     # The whole second was the invoke phase (the 0.6 s init is not taken out of it).
-    assert milliseconds(fields["Duration"]) >= 900
-    assert milliseconds(fields["Init Duration"]) >= 500
-    assert fields["Status"] == "timeout"
+    assert result.duration_ms >= 900
+    assert result.init_duration_ms >= 500
+    assert report_fields_of(result)["Status"] == "timeout"
 
 
-def test_a_reinit_after_a_crash_runs_inside_the_invoke(emulator):
-    emu = emulator("--timeout", "1", "--", *PROBE, env=clean_env(PROBE_INIT_SLEEP="1.5"))
-    assert emu.invoke({}).status == 200
-    assert_function_error(emu.invoke({"action": "exit", "code": 3}), "Runtime.ExitError", status=502)
+def test_a_reinit_after_a_crash_runs_inside_the_invoke(probe):
+    fn = probe(timeout=1, env={"PROBE_INIT_SLEEP": "1.5"})
+    assert fn.invoke({}).status_code == 200
+    function_error(fn.invoke({"action": "exit", "code": 3}), "Runtime.ExitError", status=502)
     # The fresh bootstrap's 1.5 s init is a suppressed init: the 1 s timeout covers it.
-    response = emu.invoke({})
-    assert_function_error(response, "Sandbox.Timedout")
-    assert report_fields(emu, response)["Status"] == "timeout"
+    result = fn.invoke({})
+    function_error(result, "Sandbox.Timedout")
+    assert report_fields_of(result)["Status"] == "timeout"
 
 
 def test_an_init_past_its_limit_counts_against_the_waiting_invoke(emulator):

@@ -66,7 +66,7 @@ def test_resolve_command(tmp_path):
         [sys.executable, "-m", "fastric", "app.handler"],
         "app.handler",
     )
-    assert resolve_command(None, ["php", "index.php"], str(tmp_path)) == (["php", "index.php"], "index.php")
+    assert resolve_command(None, ["php", "index.php"], str(tmp_path)) == (["php", "index.php"], None)
     assert resolve_command("h.f", ["./run"], str(tmp_path)) == (["./run"], "h.f")
     assert resolve_command(None, ["./bootstrap"], str(tmp_path))[1] is None
     if not os.path.exists("/var/runtime/bootstrap"):
