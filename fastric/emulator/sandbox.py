@@ -255,6 +255,14 @@ class Sandbox:
         if not instance.stopped.done():
             instance.stopped.set_result(None)
 
+    def mute_output(self) -> None:
+        """Copy no more of the processes' output to stderr (an interrupted `fastric invoke` says one line)."""
+        captures = [capture for extensions in self.environments for capture in extensions.captures]
+        if self.current is not None:
+            captures.append(self.current.capture)
+        for capture in captures:
+            capture.forward_to = None
+
     def _skipped_extension(self, path: str, reason: str) -> None:
         """A file of the extensions directory that is not run (said once per file and reason)."""
         if (path, reason) not in self._skipped:
