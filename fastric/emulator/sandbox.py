@@ -522,6 +522,7 @@ class Sandbox:
         """The runtime's parent reported that the worker holding `invocation` died: answered as a crash."""
         message = documents.error_message(document)
         reason = message.split("Error: ", 1)[-1] if message else "Runtime.ExitError"
+        reason = reason.removeprefix("Runtime exited with error: ")
         self.log.note(f"{invocation.request_id}: a runtime worker exited during the invocation: {reason}")
         if invocation.instance is not None:
             invocation.instance.telemetry.fault(invocation.request_id)
