@@ -282,10 +282,13 @@ class Sandbox:
         async with self._spawn_lock:
             self.pending_failure = None  # a kept init failure is stale once the code changed
             instance = self.current
-            if instance is not None and instance.alive and instance.lifecycle.enter_if_allowed(Phase.DRAINING):
-                instance.queued.clear()  # their `run` loops move them to the fresh instance
-                await asyncio.sleep(0)  # an invocation just handed to a `/next` poll gets dispatched first
-                self._stop_if_drained(instance)
+            if instance is not None and instance.alive:
+                if instance.lifecycle.enter_if_allowed(Phase.DRAINING):
+                    instance.queued.clear()  # their `run` loops move them to the fresh instance
+                    await asyncio.sleep(0)  # an invocation just handed to a `/next` poll gets dispatched first
+                    self._stop_if_drained(instance)
+                else:  # it failed its init, or is being reset: it takes no work, stop it now
+                    self._stop(instance, "spindown")
                 await asyncio.shield(instance.exited)
             if not self._closing:
                 await asyncio.shield(self._respawn())
