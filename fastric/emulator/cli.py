@@ -359,6 +359,7 @@ async def _invoke_once(config: FunctionConfig, event: bytes) -> int:
     if stop.is_set():  # interrupted: no report, no error document for what the emulator itself stops
         sink.mute()
         log.mute()
+        emulator.sandbox.mute_output()
         if not starting.done():
             starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)

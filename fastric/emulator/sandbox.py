@@ -257,6 +257,14 @@ class Sandbox:
         if not instance.stopped.done():
             instance.stopped.set_result(None)
 
+    def mute_output(self) -> None:
+        """Copy no more of the processes' output to stderr (an interrupted `fastric invoke` says one line)."""
+        captures = [capture for extensions in self.environments for capture in extensions.captures]
+        if self.current is not None:
+            captures.append(self.current.capture)
+        for capture in captures:
+            capture.forward_to = None
+
     def _skipped_extension(self, path: str, reason: str) -> None:
         """A file of the extensions directory that is not run (said once per file and reason)."""
         if (path, reason) not in self._skipped:
@@ -276,10 +284,13 @@ class Sandbox:
         async with self._spawn_lock:
             self.pending_failure = None  # a kept init failure is stale once the code changed
             instance = self.current
-            if instance is not None and instance.alive and instance.lifecycle.enter_if_allowed(Phase.DRAINING):
-                instance.queued.clear()  # their `run` loops move them to the fresh instance
-                await asyncio.sleep(0)  # an invocation just handed to a `/next` poll gets dispatched first
-                self._stop_if_drained(instance)
+            if instance is not None and instance.alive:
+                if instance.lifecycle.enter_if_allowed(Phase.DRAINING):
+                    instance.queued.clear()  # their `run` loops move them to the fresh instance
+                    await asyncio.sleep(0)  # an invocation just handed to a `/next` poll gets dispatched first
+                    self._stop_if_drained(instance)
+                else:  # it failed its init, or is being reset: it takes no work, stop it now
+                    self._stop(instance, "spindown")
                 await asyncio.shield(instance.exited)
             if not self._closing:
                 await asyncio.shield(self._respawn())
@@ -522,6 +533,7 @@ class Sandbox:
         """The runtime's parent reported that the worker holding `invocation` died: answered as a crash."""
         message = documents.error_message(document)
         reason = message.split("Error: ", 1)[-1] if message else "Runtime.ExitError"
+        reason = reason.removeprefix("Runtime exited with error: ")
         self.log.note(f"{invocation.request_id}: a runtime worker exited during the invocation: {reason}")
         if invocation.instance is not None:
             invocation.instance.telemetry.fault(invocation.request_id)

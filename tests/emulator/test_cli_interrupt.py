@@ -26,12 +26,12 @@ def _controlling_terminal() -> None:
 class Terminal:
     """`fastric invoke ARGS` on a pseudo-terminal that is its controlling terminal."""
 
-    def __init__(self, *args: str, cwd=EXAMPLES):
+    def __init__(self, *args: str, cwd=EXAMPLES, env: dict[str, str] | None = None):
         self.controller, terminal = pty.openpty()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "fastric", "invoke", *args],
             cwd=cwd,
-            env=clean_env(),
+            env=env or clean_env(),
             stdin=terminal,
             stdout=terminal,
             stderr=terminal,
@@ -113,4 +113,23 @@ def _reading_stdin(pid: int, timeout: float = 20) -> None:
 def test_ctrl_c_while_reading_the_event_from_stdin():
     terminal = Terminal("-", "--", *PROBE)
     _reading_stdin(terminal.process.pid)
+    _check(*terminal.interrupt())
+
+
+def test_ctrl_c_with_an_extension_is_one_line_too(tmp_path):
+    """The extension's SHUTDOWN output does not follow the interrupted line."""
+    from extensions_kit import add_extension, environment
+
+    add_extension(tmp_path / "ext", "chatty")
+    terminal = Terminal(
+        "--extensions",
+        str(tmp_path / "ext"),
+        "--event",
+        '{"action": "sleep", "seconds": 30}',
+        "--",
+        *PROBE,
+        env=environment(tmp_path / "record.jsonl"),
+    )
+    assert terminal.read_until(b"chatty: INVOKE"), terminal.output  # the extension got the invocation
+    time.sleep(0.3)
     _check(*terminal.interrupt())

@@ -13,6 +13,7 @@ import textwrap
 from emulator_process import HERE, INVOKE_PATH
 from extensions_kit import environment
 
+from fastric.emulator import logcapture
 from fastric.emulator.logcapture import LineCapture
 
 BOOTSTRAP = textwrap.dedent(
@@ -81,19 +82,22 @@ def test_lines_of_two_processes_never_merge(emulator, tmp_path):
     assert not [line for line in emu.stderr.splitlines() if line == ""]  # no empty line left by a split one
 
 
-def test_a_partial_line_is_held_then_flushed_as_a_line():
+def test_a_partial_line_is_held_then_flushed_as_a_line(monkeypatch):
     async def scenario():
         lines: list[str] = []
         read_fd, write_fd = os.pipe()
         sink_read, sink_write = os.pipe()
         capture = LineCapture(read_fd, lambda line, at: lines.append(line), forward_to=sink_write)
+        monkeypatch.setattr(logcapture, "FLUSH_AFTER", 60.0)  # no flush by time while the newline is awaited
         os.write(write_fd, b"text ")
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
         assert lines == []  # held for its newline
-        os.write(write_fd, b"and newline\nnext without one")
-        await asyncio.sleep(0.02)
+        os.write(write_fd, b"and newline\n")
+        await asyncio.sleep(0.05)
         assert lines == ["text and newline"]
-        await asyncio.sleep(0.3)  # the flush timeout passed: the partial line is a line of its own
+        monkeypatch.setattr(logcapture, "FLUSH_AFTER", 0.05)
+        os.write(write_fd, b"next without one")
+        await asyncio.sleep(0.5)  # the flush timeout passed: the partial line is a line of its own
         assert lines == ["text and newline", "next without one"]
         os.close(write_fd)
         await capture.wait_closed(2)

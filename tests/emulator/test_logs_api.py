@@ -3,6 +3,11 @@ and records what `fastric emulate` delivers to it, in the Logs API's own record 
 
 from __future__ import annotations
 
+import json
+import shlex
+import sys
+
+from emulator_process import HERE
 from extensions_kit import BOOTSTRAP, add_extension, environment, records
 from test_telemetry import TIME, delivered
 
@@ -115,3 +120,25 @@ def test_a_crash_is_a_platform_fault(emulator, tmp_path):
     assert emu.stop() == 0
     faults = [e["record"] for e in delivered(record) if e["type"] == "platform.fault"]
     assert faults == [f"RequestId: {request_id} Process exited before completing request"]
+
+
+def test_an_extension_shaped_like_aws_sample_gets_its_records(emulator, tmp_path):
+    """urllib, an HTTP/1.0 listener that answers 200 with no Content-Length, no schemaVersion, `http://sandbox:PORT`,
+    the default buffering: every record reaches it, the last batch flushed before SHUTDOWN."""
+    sample = HERE / "sample_logs_extension.py"
+    (tmp_path / "ext").mkdir()
+    wrapper = tmp_path / "ext" / "logs-sample"
+    wrapper.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(sample))} logs-sample\n")
+    wrapper.chmod(0o755)
+    record = tmp_path / "batches.jsonl"
+    env = environment(tmp_path / "unused", SAMPLE_RECORD=str(record))
+    emu = emulator("--extensions", str(tmp_path / "ext"), "--", *BOOTSTRAP, env=env)
+    response = emu.invoke({"print": "from the function"})
+    request_id = response.headers["x-amzn-requestid"]
+    assert emu.report_for(request_id) is not None
+    assert emu.stop() == 0, emu.stderr
+    assert "subscribed: 200" in emu.stderr
+    events = [event for line in record.read_text().splitlines() for event in json.loads(line)]
+    types = [event["type"] for event in events]
+    assert {"platform.logsSubscription", "platform.start", "platform.end", "platform.report"} <= set(types)
+    assert "from the function" in [event["record"] for event in events if event["type"] == "function"]
