@@ -19,6 +19,7 @@ import httptools
 import pytest
 import uvloop
 from awslambdaric.lambda_runtime_marshaller import LambdaMarshaller
+from json_cases import MALFORMED_EVENTS, TOO_DEEP
 
 from fastric.runtime import aioloop, lifecycle, logs, loop
 from fastric.runtime.concurrent import TaskLocalEnviron, use_task_local_environ
@@ -263,21 +264,7 @@ PATHS = {
 
 # -- the table ----------------------------------------------------------------------------------------------------
 
-MALFORMED = [
-    b"{bad",
-    b'{"a": "unterminated',
-    b'{"a" 1}',
-    b'{"a": 1,}',
-    b"[1 2]",
-    b'{"a": "\x01"}',
-    b'{"a": "\\x41"}',
-    b'{"a": "\\u12"}',
-    b"{'a': 1}",
-    b"",
-    b"\xff\xfe",
-    b'{"a": 1} trailing',
-    b"[" * 100_000 + b"]" * 100_000,  # past every recursion limit
-]
+MALFORMED = [*MALFORMED_EVENTS, b"", b"\xff\xfe", b'{"a": 1} trailing', TOO_DEEP]
 NESTED_OK = [b"[" * 300 + b"]" * 300, b'{"a":' * 200 + b"1" + b"}" * 200]  # past orjson's 254 levels
 
 

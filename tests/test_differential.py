@@ -12,6 +12,7 @@ import json
 import os
 
 import pytest
+from json_cases import MALFORMED_EVENTS, TOO_DEEP
 from runtime_api import RuntimeAPIServer, run_client
 
 # The installed package's own directory (a checkout is often named fastric too, so no "/fastric/" substring).
@@ -57,22 +58,11 @@ def normalise_trace(document):
     return doc
 
 
-MALFORMED_EVENTS = [
-    b"{bad",
-    b'{"a": "unterminated',
-    b'{"a" 1}',
-    b'{"a": 1,}',
-    b"[1 2]",
-    b'{"a": "\x01"}',
-    b'{"a": "\\x41"}',
-    b'{"a": "\\u12"}',
-    b"{'a': 1}",
-    b"[" * 100_000 + b"]" * 100_000,
-]
+MALFORMED = [*MALFORMED_EVENTS, TOO_DEEP]
 
 
 @pytest.mark.parametrize("handler", ["nojson_app.handler", "nojson_app.async_handler"])
-@pytest.mark.parametrize("body", MALFORMED_EVENTS, ids=lambda b: b[:20].decode("latin-1"))
+@pytest.mark.parametrize("body", MALFORMED, ids=lambda b: b[:20].decode("latin-1"))
 def test_a_malformed_event_first_and_warm_gets_awslambdarics_error(handler, body):
     """First invocation (nothing has imported `json`) and a warm one: awslambdaric's error document, exactly."""
     invocations = [{"body": body, "request_id": "rid-first"}, {"body": body, "request_id": "rid-warm"}]

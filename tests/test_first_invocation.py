@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from json_cases import MALFORMED_EVENTS
 from runtime_api import RuntimeAPIServer, run_client
 
 HANDLER = """
@@ -56,17 +57,7 @@ EVENTS = [
     b'{"op": "event", "nan": NaN}',
     b"not json",
     b"[" * 2000 + b"]" * 2000,
-    # Malformed documents whose error the standard library's scanner raises itself: on 3.10/3.11 that error path
-    # needs `json.decoder` imported, which the first invocation never does (it got SystemError there).
-    b"{bad",
-    b'{"a": "unterminated',
-    b'{"a" 1}',
-    b'{"a": 1,}',
-    b"[1 2]",
-    b'{"a": "\x01"}',
-    b'{"a": "\\x41"}',
-    b'{"a": "\\u12"}',
-    b"{'a': 1}",
+    *MALFORMED_EVENTS,
 ]
 
 
@@ -109,10 +100,7 @@ def test_the_first_event_is_the_hot_paths(app, body):
     same_on_the_wire(*twice(app, body=body))
 
 
-MALFORMED = EVENTS[-9:]
-
-
-@pytest.mark.parametrize("body", MALFORMED, ids=lambda b: b[:24].decode("latin-1"))
+@pytest.mark.parametrize("body", MALFORMED_EVENTS, ids=lambda b: b[:24].decode("latin-1"))
 def test_a_malformed_first_event_when_nothing_imported_json(tmp_path, body):
     """A function that never imports `json`: on 3.10/3.11 the standard library's scanner then cannot raise its
     own error (it got SystemError). The first invocation's error is the later ones' and awslambdaric's."""

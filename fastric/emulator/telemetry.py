@@ -130,7 +130,7 @@ class Telemetry:
             return 403, documents.error_document(f"{prefix}.SubscriptionClosed", f"{what} subscription is closed")
         try:
             if api == LOGS_API:
-                types, buffering, destination = parse_logs_subscription(body)
+                types, buffering, destination = parse_subscription(body, logs_api=True)
             else:
                 types, buffering, destination = parse_subscription(body)
         except ValidationError as error:
@@ -246,24 +246,10 @@ class Telemetry:
         self.subscriptions.clear()
 
 
-def parse_subscription(body: bytes) -> tuple[frozenset[str], dict[str, int], Destination]:
-    """Types, buffering and destination of a subscription request; ValidationError if Lambda would refuse it."""
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise ValidationError(f"Invalid JSON: {error}") from None
-    if not isinstance(request, dict):
-        raise ValidationError("the request must be a JSON object")
-    if request.get("schemaVersion") not in SCHEMA_VERSIONS:
-        raise ValidationError(f"schemaVersion must be one of {', '.join(SCHEMA_VERSIONS)}")
-    types = request.get("types")
-    if not isinstance(types, list) or not types or any(kind not in CATEGORIES for kind in types):
-        raise ValidationError(f"types must be a non-empty array of {', '.join(CATEGORIES)}")
-    return frozenset(types), _buffering(request.get("buffering")), _destination(request.get("destination"))
+def parse_subscription(body: bytes, logs_api: bool = False) -> tuple[frozenset[str], dict[str, int], Destination]:
+    """Types, buffering and destination of a subscription request; ValidationError if Lambda would refuse it.
 
-
-def parse_logs_subscription(body: bytes) -> tuple[frozenset[str], dict[str, int], Destination]:
-    """A Logs API subscription: `schemaVersion` optional; otherwise as the Telemetry API's."""
+    The Telemetry API requires one of its `schemaVersion`s; the Logs API's (`logs_api`) is optional."""
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -271,8 +257,9 @@ def parse_logs_subscription(body: bytes) -> tuple[frozenset[str], dict[str, int]
     if not isinstance(request, dict):
         raise ValidationError("the request must be a JSON object")
     version = request.get("schemaVersion")
-    if version is not None and version not in LOGS_SCHEMA_VERSIONS:
-        raise ValidationError(f"schemaVersion must be one of {', '.join(LOGS_SCHEMA_VERSIONS)}")
+    versions = LOGS_SCHEMA_VERSIONS if logs_api else SCHEMA_VERSIONS
+    if version not in versions and not (logs_api and version is None):
+        raise ValidationError(f"schemaVersion must be one of {', '.join(versions)}")
     types = request.get("types")
     if not isinstance(types, list) or not types or any(kind not in CATEGORIES for kind in types):
         raise ValidationError(f"types must be a non-empty array of {', '.join(CATEGORIES)}")
