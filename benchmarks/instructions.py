@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import shutil
@@ -60,17 +61,20 @@ TINY_EVENT = json.dumps(payloads.tiny_event(), separators=(",", ":")).encode()  
 DEFAULT_INVOCATIONS = (1000, 3000)
 TOLERANCE = 0.03
 
-# The steps of `--steps`: a name and the Python functions (`module:function` suffix of the perf map's
-# `py::function:path`) whose inclusive instructions make it up. A step whose functions are absent (the code was
-# reorganised) shows as absent, not as zero; edit the patterns when the runtime's functions are renamed.
+# The steps of `--steps`: a name and the Python functions (`file.py:qualified.name`, or a bare function name)
+# whose inclusive instructions make it up; the outermost match counts (the others run inside it). A step whose
+# functions are absent (the code was reorganised) shows as absent, not as zero: edit the patterns when the
+# runtime's functions are renamed (`--steps` also lists the costliest functions, whatever their names).
 STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("receive + parse (/next)", ("connection.py:receive",)),
-    ("parse only", ("plainparser.py:feed", "parser.py:feed")),
-    ("begin / context", ("begin", "context.py:__init__", "invocation")),
+    ("next: receive, parse, invocation", ("loop.py:RuntimeClient.next",)),
+    ("  parse the response", ("plainparser.py:PlainResponseParser.feed", "parser.py:ResponseParser.feed")),
+    ("begin / context", ("steps.py:begin", "begin")),
     ("handler call", ("bench_handlers.py:noop",)),
-    ("encode result", ("marshal.py:encode", "marshal.py:dumps", "answer")),
-    ("reply (post)", ("reply", "connection.py:request", "connection.py:send")),
+    ("encode result", ("marshal.py:encode_result",)),
+    ("reply: build, post, status", ("steps.py:result_reply", "loop.py:RuntimeClient.post")),
+    ("  post", ("loop.py:RuntimeClient.post",)),
 )
+TOP_FUNCTIONS = 25
 
 
 NEXT_HEAD = (
@@ -277,76 +281,96 @@ def _perf_map(pid: int) -> list[tuple[int, int, str]]:
 _FN_ADDRESS = re.compile(r"^0x([0-9a-f]+)$")
 
 
-def python_functions_inclusive(out: Path, pid: int) -> dict[str, int]:
-    """Inclusive instructions per Python function (`py::name:path` of the perf map) from a callgrind file.
-
-    The trampoline of a Python function calls the evaluation loop for that function, so the inclusive cost of
-    the trampoline (named by its address: it has no symbol) is the Python call's. callgrind_annotate gives
-    inclusive costs per function name; each address is mapped to the perf map's entry that holds it."""
-    entries = _perf_map(pid)
-    annotate = shutil.which("callgrind_annotate")
-    if not entries or annotate is None:
-        return {}
-    proc = subprocess.run(
-        [annotate, "--inclusive=yes", "--threshold=100", str(out)], capture_output=True, text=True, check=True
-    )
-    starts = [start for start, _, _ in entries]
-    import bisect
-
+def inclusive_by_function(out: Path) -> dict[str, int]:
+    """Inclusive instructions per function of a callgrind file (written with `--dump-line=no`, uncompressed
+    names): its own cost plus that of every call it made. Recursion levels (`fn'2`) are left out: the outermost
+    level's calls already hold them."""
     totals: dict[str, int] = {}
-    for line in proc.stdout.splitlines():
-        parts = line.strip().split()
-        if len(parts) < 2 or not parts[0].replace(",", "").isdigit():
-            continue
-        where = parts[-1] if len(parts) == 2 else parts[1]
-        # `0x000000000abc:???` or `???:0x000000000abc` depending on callgrind_annotate's version
-        address = None
-        for piece in re.split(r"[: ]", where):
-            match = _FN_ADDRESS.match(piece)
-            if match:
-                address = int(match.group(1), 16)
-        if address is None:
-            continue
-        index = bisect.bisect_right(starts, address) - 1
-        if index < 0:
-            continue
-        start, size, name = entries[index]
-        if address < start + size:
-            totals[name] = totals.get(name, 0) + int(parts[0].replace(",", ""))
+    current: str | None = None
+    with out.open(errors="replace") as lines:
+        for line in lines:
+            if line.startswith("fn="):
+                name = line[3:].rstrip("\n")
+                current = None if "'" in name else name
+            elif current is not None and line[:1].isdigit():  # `position cost`: its own, or a call's inclusive
+                parts = line.split()
+                if len(parts) >= 2:
+                    totals[current] = totals.get(current, 0) + int(parts[1])
     return totals
 
 
-def steps(invocations: tuple[int, int], *, python: str, out_dir: Path) -> dict[str, float | None]:
-    """Inclusive instructions per invocation of fastric's main steps (see STEPS), from a LOW and a HIGH run."""
-    low_count, low_out, low_pid = count(
-        "fastric", invocations[0], python=python, out_dir=out_dir, python_args=("-X", "perf"), tag=".perf"
-    )
-    high_count, high_out, high_pid = count(
-        "fastric", invocations[1], python=python, out_dir=out_dir, python_args=("-X", "perf"), tag=".perf"
-    )
-    low = python_functions_inclusive(low_out, low_pid)
-    high = python_functions_inclusive(high_out, high_pid)
-    for pid in (low_pid, high_pid):
-        Path(f"/tmp/perf-{pid}.map").unlink(missing_ok=True)
+def python_functions_inclusive(out: Path, pid: int) -> dict[str, int]:
+    """Inclusive instructions per Python function (`py::name:path`, as the perf map names it) of a callgrind file
+    of a `python -X perf` process whose perf map is `/tmp/perf-PID.map`.
+
+    With the trampolines on, every Python call enters the evaluation loop through its code object's trampoline
+    (no call is inlined in the loop then), so the inclusive cost of the trampoline (named by its address in
+    callgrind's file: it has no symbol) is the Python call's."""
+    entries = _perf_map(pid)
+    if not entries:
+        return {}
+    import bisect
+
+    starts = [start for start, _, _ in entries]
+    totals: dict[str, int] = {}
+    for name, cost in inclusive_by_function(out).items():
+        match = _FN_ADDRESS.match(name)
+        if match is None:
+            continue
+        address = int(match.group(1), 16)
+        index = bisect.bisect_right(starts, address) - 1
+        if index >= 0 and address < starts[index] + entries[index][1]:
+            py_name = entries[index][2]
+            totals[py_name] = totals.get(py_name, 0) + cost
+    return totals
+
+
+def steps(
+    invocations: tuple[int, int], *, python: str, out_dir: Path
+) -> tuple[dict[str, float | None], dict[str, float]]:
+    """Inclusive instructions per invocation of fastric's main steps (see STEPS) and of its costliest Python
+    functions (the runtime's and the handler's), from a LOW and a HIGH run with the perf trampolines on."""
+    runs = []
+    for n in invocations:
+        counted, out, pid = count("fastric", n, python=python, out_dir=out_dir, python_args=("-X", "perf"), tag=".perf")
+        try:
+            runs.append((counted, python_functions_inclusive(out, pid)))
+        finally:
+            Path(f"/tmp/perf-{pid}.map").unlink(missing_ok=True)
+    (low_count, low), (high_count, high) = runs
     span = invocations[1] - invocations[0]
+    per_function = {name: (high[name] - low.get(name, 0)) / span for name in high}
+    ranked = dict(sorted(per_function.items(), key=lambda item: -item[1]))
+    (out_dir / "steps-per-function.json").write_text(json.dumps(ranked, indent=1))
     result: dict[str, float | None] = {"total (with trampolines)": per_invocation(low_count, high_count)}
     for step, patterns in STEPS:
-        names = [name for name in high if _matches(name, patterns)]
-        if not names:
-            result[step] = None
-            continue
-        # the outermost matching function only: a pattern's function called inside another's is already in it
-        result[step] = max((high.get(n, 0) - low.get(n, 0)) / span for n in names)
-    return result
+        matched = [cost for name, cost in per_function.items() if _matches(name, patterns)]
+        result[step] = max(matched) if matched else None  # the outermost: the others ran inside it
+    top = {_short(name): cost for name, cost in ranked.items() if _is_own(name)}
+    return result, dict(list(top.items())[:TOP_FUNCTIONS])
+
+
+def _split(name: str) -> tuple[str, str]:
+    """(file name, qualified function name) of a perf map name, `py::qualified.name:/path/to/module.py`."""
+    function, _, path = name[4:].partition(":")
+    return Path(path).name, function
 
 
 def _matches(name: str, patterns: Sequence[str]) -> bool:
-    # perf map names: `py::function:/path/to/module.py`
     if not name.startswith("py::"):
         return False
-    function, _, path = name[4:].partition(":")
-    key = f"{Path(path).name}:{function}"
-    return any(key == p if ":" in p else function == p for p in patterns)
+    file, function = _split(name)
+    return any(f"{file}:{function}" == p if ":" in p else function.rpartition(".")[2] == p for p in patterns)
+
+
+def _is_own(name: str) -> bool:
+    """A function of fastric's or of the benchmark's handler (not of the standard library)."""
+    return name.startswith("py::") and ("/fastric/" in name or "/benchmarks/task/" in name)
+
+
+def _short(name: str) -> str:
+    file, function = _split(name)
+    return f"{file}:{function}"
 
 
 # -- the baseline --------------------------------------------------------------------------------------------------
@@ -408,6 +432,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure (the median is kept)")
     parser.add_argument("--keep", metavar="DIR", help="keep the callgrind files in DIR")
     args = parser.parse_args(argv)
+    python = shutil.which(args.python)  # the clients run in the task folder: a relative path must not move
+    if python is None:
+        parser.error(f"--python: no interpreter at {args.python}")
+    args.python = os.path.abspath(python)
 
     if valgrind() is None:
         print("instructions.py: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -427,11 +455,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         results = measure(clients, invocations, python=args.python, out_dir=out_dir, repeat=args.repeat)
         doc = summary(results, invocations, args.python)
-        step_figures = None
+        step_figures: dict | None = None
         if args.steps:
             if perf_supported(args.python):
-                step_figures = steps(invocations, python=args.python, out_dir=out_dir)
+                step_figures, top = steps(invocations, python=args.python, out_dir=out_dir)
                 doc["steps"] = {k: (None if v is None else round(v, 1)) for k, v in step_figures.items()}
+                doc["functions"] = {k: round(v, 1) for k, v in top.items()}
             else:
                 print(f"--steps: {args.python} has no perf trampolines (CPython 3.12+ on Linux): no step figures")
     doc["seconds"] = round(time.perf_counter() - started, 1)
@@ -452,7 +481,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if step_figures:
         print("fastric's steps, inclusive instructions per invocation (python -X perf):", file=out)
         for name, value in step_figures.items():
-            print(f"  {name:<26} {'absent' if value is None else f'{value:>10,.0f}'}", file=out)
+            print(f"  {name:<36} {'absent' if value is None else f'{value:>10,.0f}'}", file=out)
+        print(f"fastric's costliest functions, inclusive instructions per invocation (top {TOP_FUNCTIONS}):", file=out)
+        for name, value in doc["functions"].items():
+            print(f"  {name:<60} {value:>10,.0f}", file=out)
     print(f"({doc['seconds']} s)", file=out)
 
     if args.json:
