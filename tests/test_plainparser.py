@@ -163,3 +163,59 @@ def test_streams_around_the_plain_form_the_same_as_httptools(data, cuts):
 def test_garbage_the_same_as_httptools(data, cuts):
     same_as_httptools(b"HTTP/1.1 200 OK\r\n" + data, cuts)
     same_as_httptools(data, cuts)
+
+
+def test_the_check_tables_allow_what_translate_with_deletions_allowed():
+    from fastric.runtime.wire import plainparser
+
+    for allowed, table in (
+        (plainparser._TOKEN, plainparser._TOKEN_ONLY),
+        (plainparser._VALUE, plainparser._VALUE_ONLY),
+        (b"0123456789", plainparser._DIGITS_ONLY),
+    ):
+        for byte in range(256):
+            data = b"0" + bytes([byte]) + b"0"  # "0" is allowed in all three
+            assert (data.translate(table) is data) == (not data.translate(None, allowed)), (allowed, byte)
+
+
+def _invocation(number: int) -> bytes:
+    """A /next response as Lambda sends them: request id, deadline and trace id new in every one."""
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Lambda-Runtime-Aws-Request-Id: 8476a536-e9f4-11e8-9739-%012d\r\n"
+        b"Lambda-Runtime-Deadline-Ms: %d\r\n"
+        b"Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:f\r\n"
+        b"Lambda-Runtime-Trace-Id: Root=1-%08x-%024x;Parent=%016x;Sampled=0\r\n"
+        b"Date: Thu, 01 Jan 2026 00:00:00 GMT\r\nContent-Length: 2\r\n\r\n{}"
+    ) % (number, 1767225600000 + number, number, number, number)
+
+
+def test_lines_new_in_every_invocation_do_not_push_the_repeating_ones_out():
+    from fastric.runtime.wire import plainparser
+
+    parser = PlainResponseParser()
+    for number in range(300):
+        parser.feed(_invocation(number) + ACCEPTED)
+        first, second = parser.next_response(), parser.next_response()
+        assert first.headers[b"lambda-runtime-aws-request-id"].endswith(b"%012d" % number)
+        assert second.status == 202
+    arn = b"Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:f"
+    assert arn in plainparser._LINES
+    assert not any(
+        line.startswith((b"Lambda-Runtime-Aws", b"Lambda-Runtime-Trace", b"Lambda-Runtime-Dead"))
+        for line in plainparser._LINES
+    )
+
+
+def test_a_head_seen_again_is_the_same_and_its_own():
+    stream = ACCEPTED + _invocation(1) + ACCEPTED + _invocation(2) + ACCEPTED + ACCEPTED
+    same_as_httptools(stream)
+    parser = PlainResponseParser()
+    parser.feed(ACCEPTED)
+    parser.feed(ACCEPTED)
+    parser.feed(ACCEPTED)
+    first = parser.next_response()
+    first.headers[b"x-changed"] = b"by the caller"
+    assert [b"x-changed" in parser.next_response().headers for _ in range(2)] == [False, False]
+    for cuts in ([5], [len(ACCEPTED) + 3], [len(ACCEPTED) * 2 + 10]):
+        same_as_httptools(ACCEPTED * 3, cuts)

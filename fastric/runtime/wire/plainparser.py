@@ -25,11 +25,24 @@ if TYPE_CHECKING:
 LARGE_BODY = 1 << 16  # bodies this large are received in place (below: one slice of the received bytes)
 
 # Token characters (RFC 9110 §5.6.2) for header names; what a header value may hold here: HTAB, SP, visible ASCII
-# and obs-text (no other control character, no DEL). `bytes.translate(None, allowed)` leaves what is not allowed.
+# and obs-text (no other control character, no DEL).
 _TOKEN = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _VALUE = bytes([0x09, *range(0x20, 0x7F), *range(0x80, 0x100)])
+
+
+def _keeping(allowed: bytes) -> bytes:
+    """A `bytes.translate` table that maps the `allowed` bytes to themselves and every other byte to another one.
+
+    `data.translate(table) is data` then says whether `data` (exactly bytes) holds only allowed bytes: a table
+    without deletions takes translate's fast path (no 256-entry table built per call, as `translate(None,
+    allowed)` does), which returns its argument itself when no byte changed."""
+    return bytes(b if b in allowed else (b + 1) % 256 for b in range(256))
+
+
+_TOKEN_ONLY = _keeping(_TOKEN)
+_VALUE_ONLY = _keeping(_VALUE)
+_DIGITS_ONLY = _keeping(b"0123456789")
 _STATUS_PREFIX = b"HTTP/1.1 "
-_DIGITS = b"0123456789"
 _NO_BODY_STATUSES = (204, 304)  # the body rules of these (and of 1xx) are left to httptools
 _FRAMING = (b"transfer-encoding", b"connection", b"proxy-connection", b"upgrade")
 _CRLF = b"\r\n"
@@ -195,7 +208,7 @@ class PlainResponseParser:
         if self._checked == 0:
             return _status_line_ok(line) and (len(line) >= 12 or not complete)
         name, colon, value = line.partition(b":")
-        if name.translate(None, _TOKEN) or value.translate(None, _VALUE):
+        if name.translate(_TOKEN_ONLY) is not name or value.translate(_VALUE_ONLY) is not value:
             return False
         if not colon:
             return not complete
@@ -206,7 +219,7 @@ class PlainResponseParser:
             return False  # what these mean (and when httptools refuses their values) is httptools' to say
         if name == b"content-length":
             digits = value.lstrip(b" \t")
-            if self._length is not None or digits.translate(None, _DIGITS) or len(digits) > 15:
+            if self._length is not None or digits.translate(_DIGITS_ONLY) is not digits or len(digits) > 15:
                 return False
             return bool(digits) or not complete
         return True
@@ -239,29 +252,39 @@ class PlainResponseParser:
 
 def _plain_head(data: bytes, end: int, start: int = 0) -> tuple[int, dict[bytes, bytes], int, int] | None:
     """(status, headers, body start, body length) for the complete head `data[start:end]`, or None if not plain."""
-    lines = data[start:end].split(b"\r\n")
-    status = _STATUS_LINES.get(lines[0])
+    head = data[start:end]
+    seen = _HEADS.get(head)
+    if seen is not None:
+        return seen[0], seen[1].copy(), end + 4, seen[2]
+    lines = head.split(b"\r\n")
+    first = lines.pop(0)
+    status = _STATUS_LINES.get(first)
     if status is None:
-        line = lines[0]
-        if len(line) < 12 or not _status_line_ok(line):
+        if len(first) < 12 or not _status_line_ok(first):
             return None
-        status = int(line[9:12])
+        status = int(first[9:12])
     if end - start + 4 > HEAD_LIMIT:
         return None
     headers: dict[bytes, bytes] = {}
     known = _LINES
-    for line in lines[1:]:
+    missing = False
+    for line in lines:
         header = known.get(line)
         if header is None:
             name, colon, value = line.partition(b":")
-            if not colon or not name or name.translate(None, _TOKEN) or value.translate(None, _VALUE):
+            if not colon or value.translate(_VALUE_ONLY) is not value:
                 return None  # (a CR or LF alone is not a _VALUE byte either)
-            header = name.lower(), value.lstrip(b" \t")
-            if header[0] in _FRAMING:
-                return None  # what these mean (and when httptools refuses their values) is httptools' to say
-            if len(known) >= _KNOWN_LINES:
-                known.clear()
-            known[line] = header
+            lowered = _NAMES.get(name)
+            if lowered is None:
+                lowered = _header_name(name)
+                if lowered is None:
+                    return None
+            header = lowered, value.lstrip(b" \t")
+            if lowered not in _PER_INVOCATION:
+                if len(known) >= _KNOWN_LINES:
+                    known.clear()
+                known[line] = header
+            missing = True
         name, value = header
         if name not in headers:
             headers[name] = value
@@ -270,13 +293,48 @@ def _plain_head(data: bytes, end: int, start: int = 0) -> tuple[int, dict[bytes,
     length = headers.get(b"content-length")
     if length is None or not length.isdigit() or len(length) > 15:
         return None  # unframed (read to the connection's end), or an odd length: httptools' to read
-    return status, headers, end + 4, int(length)
+    size = int(length)
+    if not missing:  # a head that may come again byte for byte (the 202 to every post): no line is looked at then
+        if len(_HEADS) >= _KNOWN_HEADS:
+            _HEADS.clear()
+        _HEADS[head] = status, headers.copy(), size
+    return status, headers, end + 4, size
+
+
+def _header_name(name: bytes) -> bytes | None:
+    """The lowercased `name` of a header line (kept in `_NAMES`), or None if it is not a plain one."""
+    if not name or name.translate(_TOKEN_ONLY) is not name:
+        return None
+    lowered = name.lower()
+    if lowered in _FRAMING:
+        return None  # what these mean (and when httptools refuses their values) is httptools' to say
+    if len(_NAMES) >= _KNOWN_NAMES:
+        _NAMES.clear()
+    _NAMES[name] = lowered
+    return lowered
 
 
 # Lines seen in plain heads, as (lowercased name, value): most lines of a Runtime API's responses repeat (content
 # type and length, function ARN, Date within a second), so each is checked once; a bounded dict, emptied when full.
+# The lines of the headers that differ in every invocation are not kept: they would only push the others out.
 _LINES: dict[bytes, tuple[bytes, bytes]] = {}
 _KNOWN_LINES = 64
+_PER_INVOCATION = frozenset(
+    (
+        b"lambda-runtime-aws-request-id",
+        b"lambda-runtime-trace-id",
+        b"lambda-runtime-deadline-ms",
+        b"lambda-runtime-client-context",
+        b"lambda-runtime-cognito-identity",
+    )
+)
+# Whole heads seen, as (status, headers, length): those whose lines were all known come again byte for byte
+# (`202 Accepted` to every post, within a second of its Date). A bounded dict, emptied when full.
+_HEADS: dict[bytes, tuple[int, dict[bytes, bytes], int]] = {}
+_KNOWN_HEADS = 16
+# Header names checked (token characters, not a framing header) and lowercased once: name → lowercased name.
+_NAMES: dict[bytes, bytes] = {}
+_KNOWN_NAMES = 64
 _STATUS_LINES = {b"HTTP/1.1 200 OK": 200, b"HTTP/1.1 202 Accepted": 202}
 
 
@@ -285,12 +343,12 @@ def _status_line_ok(part: bytes) -> bool:
     if not _STATUS_PREFIX.startswith(part[:9]):
         return False
     digits = part[9:12]
-    if digits.translate(None, _DIGITS) or (digits and digits[0] not in b"2345"):
+    if digits.translate(_DIGITS_ONLY) is not digits or (digits and digits[0] not in b"2345"):
         return False
     if len(digits) == 3 and int(digits) in _NO_BODY_STATUSES:
         return False
     reason = part[12:]
-    return not reason or (reason[0] == 0x20 and not reason.translate(None, _VALUE))
+    return not reason or (reason[0] == 0x20 and reason.translate(_VALUE_ONLY) is reason)
 
 
 def _lines_header(head: bytes, wanted: bytes) -> bytes | None:
