@@ -18,6 +18,7 @@ a few times, then dropped with a note in the emulator's log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import deque
@@ -328,6 +329,9 @@ class Destination:
         """Release any connection held."""
 
 
+LISTENER_CLOSE_WAIT = 2.0  # seconds to wait for a listener without Content-Length to close (it was asked to)
+
+
 class HTTPDestination(Destination):
     """POSTs each batch as a JSON array to 127.0.0.1:port/path, one connection per batch."""
 
@@ -352,7 +356,10 @@ class HTTPDestination(Destination):
                 raise OSError("no HTTP response")
             status = int(parts[1])
             length = await _skip_headers(reader)
-            if length:
+            if length is None:  # the body runs to the close (asked for): the listener is done with the batch then
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(reader.read(), LISTENER_CLOSE_WAIT)
+            elif length:
                 await reader.readexactly(length)
             if status >= 400:
                 raise OSError(f"the listener answered {status}")
@@ -360,9 +367,10 @@ class HTTPDestination(Destination):
             writer.close()
 
 
-async def _skip_headers(reader: asyncio.StreamReader) -> int:
-    """Read a response's headers; its Content-Length (0 when absent)."""
-    length = 0
+async def _skip_headers(reader: asyncio.StreamReader) -> int | None:
+    """Read a response's headers; its Content-Length (None when absent: an HTTP/1.0 listener, say, whose answer
+    ends when it closes the connection, after its handler has finished with the batch)."""
+    length = None
     while True:
         line = await reader.readline()
         if line in (b"\r\n", b"\n", b""):

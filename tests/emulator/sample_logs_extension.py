@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import threading
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -22,6 +23,7 @@ class Handler(BaseHTTPRequestHandler):
         batch = json.loads(self.rfile.read(length))
         self.send_response(200)
         self.end_headers()
+        time.sleep(0.3)  # the batch is handled after the answer's head went out: the connection's close ends it
         with open(RECORD, "a") as out:
             out.write(json.dumps(batch) + "\n")
 
