@@ -183,9 +183,11 @@ class ClientContext:
 
 def make_cognito_identity(data: dict | None) -> CognitoIdentity:
     identity = CognitoIdentity()
-    data = data or {}
-    identity.cognito_identity_id = data.get("cognitoIdentityId")
-    identity.cognito_identity_pool_id = data.get("cognitoIdentityPoolId")
+    if data:
+        identity.cognito_identity_id = data.get("cognitoIdentityId")
+        identity.cognito_identity_pool_id = data.get("cognitoIdentityPoolId")
+    else:  # what most invocations carry: no identity
+        identity.cognito_identity_id = identity.cognito_identity_pool_id = None
     return identity
 
 

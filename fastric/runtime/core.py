@@ -127,8 +127,9 @@ class Session:
         self.pipelining = PIPELINING and b"date" in response.headers
         if logs.DEBUG:
             _announce(self.pipelining, response)
-        self._failures = 0
-        self.pause = 0.0
+        if self._failures:
+            self._failures = 0
+            self.pause = 0.0
         try:
             return parse_invocation(response.headers, response.body)
         except ProtocolError as exc:

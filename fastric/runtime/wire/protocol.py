@@ -103,30 +103,40 @@ def is_safe_id(value: str) -> bool:
 
 
 def parse_invocation(headers: dict[bytes, bytes], body: bytes | bytearray) -> Invocation:
-    """Build an Invocation from a 200 `/next` response (header names lowercased, first occurrence kept)."""
+    """Build an Invocation from a 200 `/next` response (header names lowercased, first occurrence kept).
+
+    (`_text` is called only for the headers present: most invocations carry four of the nine.)"""
     get = headers.get
-    request_id = _text(get(b"lambda-runtime-aws-request-id"))
+    value = get(b"lambda-runtime-aws-request-id")
+    request_id = _text(value) if value else None
     if request_id is None:
         raise ProtocolError("Failed to find header lambda-runtime-aws-request-id in response")
     if not is_safe_id(request_id):
         raise ProtocolError(f"Refusing request id {request_id!r}: not a safe URL path segment")
-    invocation_id = _text(get(b"lambda-runtime-invocation-id"))
+    value = get(b"lambda-runtime-invocation-id")
+    invocation_id = _text(value) if value else None
     if (
         invocation_id is not None
         and not invocation_id.isprintable()
         and not _NOT_IN_HEADER_VALUE.isdisjoint(invocation_id)
     ):
         raise ProtocolError(f"Refusing invocation id {invocation_id!r}: not a legal header value")
+    arn = get(b"lambda-runtime-invoked-function-arn")
+    trace = get(b"lambda-runtime-trace-id")
+    client_context = get(b"lambda-runtime-client-context")
+    cognito_identity = get(b"lambda-runtime-cognito-identity")
+    tenant = get(b"lambda-runtime-aws-tenant-id")
+    content_type = get(b"content-type")
     return Invocation(
         request_id,
         parse_deadline(get(b"lambda-runtime-deadline-ms")),
-        _text(get(b"lambda-runtime-invoked-function-arn")) or "",
-        _text(get(b"lambda-runtime-trace-id")),
-        _text(get(b"lambda-runtime-client-context")),
-        _text(get(b"lambda-runtime-cognito-identity")),
-        _text(get(b"lambda-runtime-aws-tenant-id")),
+        (_text(arn) or "") if arn else "",
+        _text(trace) if trace else None,
+        _text(client_context) if client_context else None,
+        _text(cognito_identity) if cognito_identity else None,
+        _text(tenant) if tenant else None,
         invocation_id,
-        _text(get(b"content-type")),
+        _text(content_type) if content_type else None,
         body,
     )
 
