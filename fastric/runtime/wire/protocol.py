@@ -21,6 +21,12 @@ USER_AGENT = (
 # header-safe characters (RFC 3986 pchar without '%'); ids of "." or ".." are refused too. (No `re` here: it
 # costs milliseconds at start-up.)
 _SAFE_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@")
+# The same set as a `bytes.translate` table that maps the safe bytes to themselves and every other byte to another
+# one: `raw.translate(_SAFE_ID_ONLY) is raw` (the table has no deletions, so translate returns its argument itself
+# when no byte changed) says in one C call that a raw id is made of safe bytes only.
+_SAFE_ID_BYTES = frozenset(map(ord, _SAFE_ID_CHARS))
+_SAFE_ID_ONLY = bytes(b if b in _SAFE_ID_BYTES else (b + 1) % 256 for b in range(256))
+_DOTS = (b".", b"..")
 # The invocation id only travels back as a header value: anything a header value may hold is echoed.
 _NOT_IN_HEADER_VALUE = frozenset(map(chr, (*range(0x09), *range(0x0A, 0x20), 0x7F)))  # controls but HTAB
 
@@ -86,6 +92,8 @@ def parse_deadline(value: bytes | None) -> int:
     """`Lambda-Runtime-Deadline-Ms` as epoch milliseconds: leading digits only (as strtoul), 0 when missing."""
     if not value:
         return 0
+    if value.isdigit():  # as Lambda sends it
+        return int(value)
     value = value.strip()
     if value.isdigit():
         return int(value)
@@ -108,11 +116,15 @@ def parse_invocation(headers: dict[bytes, bytes], body: bytes | bytearray) -> In
     (`_text` is called only for the headers present: most invocations carry four of the nine.)"""
     get = headers.get
     value = get(b"lambda-runtime-aws-request-id")
-    request_id = _text(value) if value else None
-    if request_id is None:
-        raise ProtocolError("Failed to find header lambda-runtime-aws-request-id in response")
-    if not is_safe_id(request_id):
-        raise ProtocolError(f"Refusing request id {request_id!r}: not a safe URL path segment")
+    if value and value.__class__ is bytes and value.translate(_SAFE_ID_ONLY) is value and value not in _DOTS:
+        request_id = value.decode("ascii")  # safe characters only: nothing to trim, nothing to refuse
+    else:
+        text = _text(value) if value else None
+        if text is None:
+            raise ProtocolError("Failed to find header lambda-runtime-aws-request-id in response")
+        request_id = text
+        if not is_safe_id(request_id):
+            raise ProtocolError(f"Refusing request id {request_id!r}: not a safe URL path segment")
     value = get(b"lambda-runtime-invocation-id")
     invocation_id = _text(value) if value else None
     if (
@@ -168,7 +180,7 @@ class Requests:
                 request_id.encode(),
                 typed,
                 _invocation_id_header(invocation_id) if invocation_id else b"",
-                b"Content-Length: %d\r\n\r\n" % len(body),
+                _LENGTH_LINES.get(len(body)) or _length_line(len(body)),
             )
         )
         return [head, body]
@@ -221,6 +233,17 @@ class Requests:
             + str(len(body)).encode()
             + b"\r\n\r\n"
         )
+
+
+_LENGTH_LINES: dict[int, bytes] = {}  # `Content-Length: N` and the head's end, for the body sizes seen
+
+
+def _length_line(size: int) -> bytes:
+    """The `Content-Length` line that ends a head (kept for up to 512 sizes under 64 KiB)."""
+    line = b"Content-Length: %d\r\n\r\n" % size
+    if size < 65536 and len(_LENGTH_LINES) < 512:
+        _LENGTH_LINES[size] = line
+    return line
 
 
 def _invocation_id_header(invocation_id: str | None) -> bytes:
