@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import is_
 
 import orjson
@@ -76,6 +76,9 @@ _INT_LOW, _INT_HIGH = -(2**63), 2**64  # orjson's integers; beyond them it decod
 # beyond one value per 32 bytes of the body.
 _BYTES_PER_VALUE = 5
 _get_referents = gc.get_referents
+_DICTS = {dict}
+_dict_values = dict.values
+_values_of = chain.from_iterable
 
 
 def _holds_float_beyond_integers(
@@ -93,12 +96,16 @@ def _holds_float_beyond_integers(
         budget -= len(level)
         if budget < 0:
             return None
-        if _float in _set(_map(_type, level)):
+        types = _set(_map(_type, level))
+        if _float in types:
             budget -= len(level)  # the float pass costs about as much again
             floats = list(compress(level, _map(is_, _map(_type, level), repeat(_float))))
             if min(floats) <= _INT_LOW or max(floats) >= _INT_HIGH:
                 return True
-        level = _get_referents(*level)
+        if types == _DICTS:  # a batch's records: their values (get_referents gives a wide dict's keys as well)
+            level = list(_values_of(_map(_dict_values, level)))
+        else:
+            level = _get_referents(*level)
     return False
 
 
