@@ -798,25 +798,23 @@ LARGE_EVENT_PADDINGS = {
 }
 
 
-def large_event(padding: bytes, value: bytes, first: bool) -> bytes:
-    body = (
-        b'{"value": %s, "padding": %s}' % (value, padding)
-        if first
-        else b'{"padding": %s, "value": %s}'
-        % (
-            padding,
-            value,
-        )
-    )
+def large_event(padding: bytes, value: bytes, shape: str) -> bytes:
+    """`value` inside a large document: an object's first or last member, or the last item of one array."""
+    if shape == "value-first":
+        body = b'{"value": %s, "padding": %s}' % (value, padding)
+    elif shape == "value-last":
+        body = b'{"padding": %s, "value": %s}' % (padding, value)
+    else:  # "one-array": the padding's own items, then the value
+        body = padding[:-1] + b", " + value + b"]"
     assert len(body) >= marshal._LARGE_EVENT
     return body
 
 
-@pytest.mark.parametrize("first", [True, False], ids=["value-first", "value-last"])
+@pytest.mark.parametrize("shape", ["value-first", "value-last", "one-array"])
 @pytest.mark.parametrize("padding", LARGE_EVENT_PADDINGS.values(), ids=LARGE_EVENT_PADDINGS.keys())
 @pytest.mark.parametrize("value", LARGE_EVENT_VALUES.values(), ids=LARGE_EVENT_VALUES.keys())
-def test_large_event_has_awslambdarics_value(value, padding, first):
-    body = large_event(padding, value, first)
+def test_large_event_has_awslambdarics_value(value, padding, shape):
+    body = large_event(padding, value, shape)
     theirs = their_decoding(body)
     assert theirs[0] == "ok", theirs
     assert our_decoding(body) == theirs
@@ -853,7 +851,12 @@ def test_each_large_padding_takes_the_path_it_is_meant_to():
         ({f"k{i}": "v" for i in range(20)} | {"n": 9.3e18}, False),
         ({f"k{i}": "v" for i in range(20)} | {"n": 1.9e19}, True),
         ("123456789012345678901234", False),
+        ([[[1, 2, 3e19]]], True),
+        ([[[1, 2, {"a": 3e19}]]], True),
+        ([{"a": 1}, {"b": [1e19, {"c": -1e19}]}, {"d": [{"e": [-1e20]}]}], True),
         ([], False),
+        ([[]], False),
+        ([{}], False),
         ({}, False),
         (None, False),
     ],
@@ -863,10 +866,20 @@ def test_the_look_for_a_float_beyond_integers(value, expected):
     assert marshal._holds_float_beyond_integers(value, 10**6) is expected
 
 
-def test_the_look_gives_way_beyond_its_budget():
-    event = marshal._loads(b"[" + b", ".join([b"[1.5, 2.5]"] * 100) + b"]")  # 1 + 100 + 200 values
-    assert marshal._holds_float_beyond_integers(event, 100) is None
-    assert marshal._holds_float_beyond_integers(event, 1000) is False
+@pytest.mark.parametrize(
+    "body, cost",
+    [
+        (b"[" + b", ".join([b"[1.5, 2.5]"] * 100) + b"]", 1 + 100 + 200 + 200),  # the floats looked at twice
+        (b"[" + b", ".join([b"[1, 2]"] * 100) + b"]", 1 + 100 + 200),
+        (b"[[" + b", ".join([b"1"] * 300) + b"]]", 1 + 1 + 300),  # one array: its items
+        (b"[" + b", ".join([b'{"a": 1, "b": [2]}'] * 100) + b"]", 1 + 100 + 200 + 100),  # records: their values
+        (b'{"a": [1, {"b": 2.5}], "c": 3}', 1 + 2 + 2 + 1 + 1),  # a mixed level: get_referents
+    ],
+)
+def test_the_look_gives_way_beyond_its_budget(body, cost):
+    event = marshal._loads(body)
+    assert marshal._holds_float_beyond_integers(event, cost - 2) is None
+    assert marshal._holds_float_beyond_integers(event, cost) is False
 
 
 # -- on the wire (fastric as a subprocess against the recording Runtime API; awslambdaric alongside) ------

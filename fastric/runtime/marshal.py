@@ -77,6 +77,8 @@ _INT_LOW, _INT_HIGH = -(2**63), 2**64  # orjson's integers; beyond them it decod
 _BYTES_PER_VALUE = 5
 _get_referents = gc.get_referents
 _DICTS = {dict}
+_LISTS = {list}
+_CONTAINERS = frozenset((dict, list))
 _dict_values = dict.values
 _values_of = chain.from_iterable
 
@@ -92,21 +94,32 @@ def _holds_float_beyond_integers(
     strings and numbers have none), and the types of a level are collected at once. Only a level that holds floats
     gets a second pass, over its floats. (Builtins as default arguments: local lookups.)"""
     level = [event]
-    while level:
-        budget -= len(level)
-        if budget < 0:
-            return None
+    while True:
         types = _set(_map(_type, level))
         if _float in types:
-            budget -= len(level)  # the float pass costs about as much again
+            budget -= len(level)  # the float pass costs about as much as the level's own look
+            if budget < 0:
+                return None
             floats = list(compress(level, _map(is_, _map(_type, level), repeat(_float))))
             if min(floats) <= _INT_LOW or max(floats) >= _INT_HIGH:
                 return True
         if types == _DICTS:  # a batch's records: their values (get_referents gives a wide dict's keys as well)
+            budget -= sum(_map(len, level))
+            if budget < 0:
+                return None
             level = list(_values_of(_map(_dict_values, level)))
+        elif _CONTAINERS.isdisjoint(types):
+            return False
+        elif types == _LISTS and len(level) == 1:  # one array (a batch's records): its items as they are
+            level = level[0]
+            budget -= len(level)
+            if budget < 0:
+                return None
         else:
             level = _get_referents(*level)
-    return False
+            budget -= len(level)
+            if budget < 0:
+                return None
 
 
 # Digits become "0", what may end a number token becomes ",", anything else "q": a number token of 19 or more
