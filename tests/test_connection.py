@@ -224,38 +224,3 @@ def test_large_request_and_response(serve, transport):
     client = transport(server.address)
     request = [b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(big), big]
     assert client.request(request).body == big
-
-
-class PartialWrites:
-    """A socket whose `sendmsg` writes only the first `limit` bytes (as after a signal, or with a full buffer)."""
-
-    def __init__(self, limit):
-        self.limit = limit
-        self.written = bytearray()
-        self.calls = []
-
-    def sendmsg(self, pieces):
-        self.calls.append("sendmsg")
-        data = b"".join(pieces)[: self.limit]
-        self.written += data
-        return len(data)
-
-    def sendall(self, data):
-        self.calls.append("sendall")
-        self.written += data
-
-
-@pytest.mark.parametrize("limit", [0, 1, 40, 41, 42, 70000, 70040, 70041, 70050, 10**9])
-def test_a_large_request_goes_out_whole_after_a_partial_sendmsg(limit):
-    head, body, then = b"h" * 41, bytes(range(256)) * 274, b"GET /next HTTP/1.1\r\n\r\n"  # body: 70,144 bytes
-    sock = PartialWrites(limit)
-    Connection("127.0.0.1:9", sock).send([head, body, then])  # type: ignore[arg-type]
-    assert bytes(sock.written) == head + body + then
-    assert sock.calls[0] == "sendmsg"  # one call when nothing is left over: no joined copy of the body
-    assert len(sock.calls) == 1 if limit >= len(head + body + then) else len(sock.calls) > 1
-
-
-def test_a_small_request_goes_out_joined_in_one_sendall():
-    sock = PartialWrites(0)
-    Connection("127.0.0.1:9", sock).send(POST)  # type: ignore[arg-type]
-    assert sock.calls == ["sendall"] and bytes(sock.written) == b"".join(POST)

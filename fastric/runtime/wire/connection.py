@@ -25,19 +25,6 @@ _RECV_SIZE = 65536  # below glibc's mmap threshold: a larger recv buffer costs a
 _JOIN_LIMIT = 65536  # requests smaller than this go out in one sendall
 
 
-def _send_pieces(sock: _socket.socket, pieces: Request) -> None:
-    """Write a large request's pieces (head, body, the next request) in one `sendmsg`, the body never copied into
-    a joined buffer; what a partial write left (a signal, a full send buffer) goes on from where it stopped."""
-    sent = sock.sendmsg(pieces)
-    for piece in pieces:
-        size = len(piece)
-        if sent >= size:
-            sent -= size
-            continue
-        sock.sendall(memoryview(piece)[sent:] if sent else piece)
-        sent = 0
-
-
 class ConnectionLost(Exception):
     """The Runtime API could not be reached, or closed the connection before answering.
 
@@ -127,7 +114,8 @@ class Connection:
             elif sum(map(len, request)) < _JOIN_LIMIT:
                 sock.sendall(b"".join(request))
             else:
-                _send_pieces(sock, request)
+                for chunk in request:
+                    sock.sendall(chunk)
         except OSError as exc:
             raise ConnectionLost(f"the Runtime API closed the connection: {exc}") from None
 
