@@ -161,11 +161,38 @@ def _big_result():
     return payloads.big_result(payloads.RESULT_1MB)
 
 
+# Large events as the Runtime API sends them (compact JSON); fastric decodes a large one from a bytearray.
+def _sqs():
+    return bytearray(json.dumps(payloads.sqs_event(), separators=(",", ":")).encode())
+
+
+def _kinesis():
+    return bytearray(json.dumps(payloads.kinesis_event(), separators=(",", ":")).encode())
+
+
+def _dynamodb():
+    return bytearray(json.dumps(payloads.dynamodb_event(), separators=(",", ":")).encode())
+
+
+def _floats():
+    return bytearray(json.dumps(payloads.float_records_event(), separators=(",", ":")).encode())
+
+
 PIECES = {
     # name: (fastric factory, awslambdaric factory); a factory returns fn or (fn, cleanup)
     "parse /next (tiny)": (_fastric_parse_next, _ric_parse_next),
     "build context": (_fastric_context, _ric_context),
     "decode event (2.7 KB API Gateway)": (lambda: _fastric_decode(APIGW), lambda: _ric_decode(APIGW)),
+    "decode event (1 MB SQS batch)": (lambda: _fastric_decode(_sqs()), lambda: _ric_decode(bytes(_sqs()))),
+    "decode event (1 MB Kinesis batch)": (lambda: _fastric_decode(_kinesis()), lambda: _ric_decode(bytes(_kinesis()))),
+    "decode event (1 MB DynamoDB Streams batch)": (
+        lambda: _fastric_decode(_dynamodb()),
+        lambda: _ric_decode(bytes(_dynamodb())),
+    ),
+    "decode event (12,000 records of floats)": (
+        lambda: _fastric_decode(_floats()),
+        lambda: _ric_decode(bytes(_floats())),
+    ),
     "encode result (2.7 KB)": (lambda: _fastric_encode(APIGW_EVENT), lambda: _ric_encode(APIGW_EVENT)),
     "encode result (1 MB)": (lambda: _fastric_encode(_big_result()), lambda: _ric_encode(_big_result())),
     "error document (handler raised)": (_fastric_error, _ric_error),

@@ -757,6 +757,131 @@ def test_big_integer_guard(body, expected):
     assert marshal._may_hold_big_integer(body) is expected
 
 
+# -- large events: orjson first, then a look for a float an integer could have become -----------------
+
+# What a large event may hold where an integer beyond 64 bits hides, or seems to: each is decoded inside a large
+# document (below) and must give simplejson's values, types included.
+LARGE_EVENT_VALUES = {
+    "big-int": b"18446744073709551616",
+    "uint64-max": b"18446744073709551615",
+    "int64-min": b"-9223372036854775808",
+    "below-int64-min": b"-9223372036854775809",
+    "huge-int": b"9" * 400,
+    "huge-negative": b"-" + b"9" * 40,
+    "big-int-after-space": b"\n  123456789012345678901234",
+    "big-int-in-string": b'"123456789012345678901234567890"',
+    "big-int-after-colon-in-string": b'"shardId-000000000006:49590338271490256608559692538361571095921575989136588898"',
+    "big-int-key": b'{"123456789012345678901234": 1}',
+    "big-int-in-key-after-colon": b'{"a:123456789012345678901234": 1}',
+    "exponent-int": b"1e19",
+    "exponent-big": b"12345678901234567890e0",
+    "exponent-upper": b"1E+20",
+    "negative-exponent": b"-1.5e19",
+    "float-beyond-uint64": b"18446744073709551616.0",
+    "float-at-int64-min": b"-9223372036854775808.0",
+    "float-huge": b"1e300",
+    "float-overflow": b"1e400",
+    "float-small": b"0.1234567890123456789012345",
+    "deep-big-int": b'{"a": [[{"b": [1, 2, 123456789012345678901234]}]]}',
+    "big-int-in-long-array": b"[" + b"1.5, " * 40 + b"123456789012345678901234]",
+    "big-int-in-wide-object": b"{" + b"".join(b'"k%d": "v", ' % i for i in range(12)) + b'"n": -123456789012345678901}',
+    "floats-beyond-but-no-integer": b"[9.3e18, -9.3e18, 2e19]",
+}
+
+# Large documents of different makings: long strings (the look at the result is cheap: SQS, Kinesis batches),
+# many small numbers (the look gives way to the byte scan), floats written beyond 2**64 (the look finds them, the
+# byte scan decides).
+LARGE_EVENT_PADDINGS = {
+    "strings": b"[" + b", ".join([b'{"id": "%08d", "body": "' % i + b"x" * 200 + b'"}' for i in range(400)]) + b"]",
+    "floats": b"[" + b", ".join(b"%d.25" % i for i in range(20000)) + b"]",
+    "big-floats": b"[" + b", ".join(b'{"a": 1e%d, "s": "%s"}' % (19 + i % 200, b"y" * 200) for i in range(1200)) + b"]",
+}
+
+
+def large_event(padding: bytes, value: bytes, shape: str) -> bytes:
+    """`value` inside a large document: an object's first or last member, or the last item of one array."""
+    if shape == "value-first":
+        body = b'{"value": %s, "padding": %s}' % (value, padding)
+    elif shape == "value-last":
+        body = b'{"padding": %s, "value": %s}' % (padding, value)
+    else:  # "one-array": the padding's own items, then the value
+        body = padding[:-1] + b", " + value + b"]"
+    assert len(body) >= marshal._LARGE_EVENT
+    return body
+
+
+@pytest.mark.parametrize("shape", ["value-first", "value-last", "one-array"])
+@pytest.mark.parametrize("padding", LARGE_EVENT_PADDINGS.values(), ids=LARGE_EVENT_PADDINGS.keys())
+@pytest.mark.parametrize("value", LARGE_EVENT_VALUES.values(), ids=LARGE_EVENT_VALUES.keys())
+def test_large_event_has_awslambdarics_value(value, padding, shape):
+    body = large_event(padding, value, shape)
+    theirs = their_decoding(body)
+    assert theirs[0] == "ok", theirs
+    assert our_decoding(body) == theirs
+    assert our_decoding(bytearray(body)) == theirs  # as received in place
+
+
+def test_each_large_padding_takes_the_path_it_is_meant_to():
+    """The look at the result decides on long strings; it gives way to the byte scan on many small numbers; it
+    finds the floats beyond 64 bits written as floats (and the byte scan then finds no integer)."""
+
+    def look(padding):
+        return marshal._holds_float_beyond_integers(marshal._loads(padding), len(padding) >> marshal._BYTES_PER_VALUE)
+
+    assert look(LARGE_EVENT_PADDINGS["strings"]) is False
+    assert look(LARGE_EVENT_PADDINGS["floats"]) is None
+    assert look(LARGE_EVENT_PADDINGS["big-floats"]) is True
+    assert not marshal._may_hold_big_integer(LARGE_EVENT_PADDINGS["big-floats"])
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (1.5, False),
+        (2.0**64, True),
+        (-(2.0**63), True),
+        (-(2.0**63) + 2048, False),
+        (float(2**64 - 2048), False),
+        (b"1.7976931348623157e308", True),
+        ([1, "a", None, True, [2.5, {"a": -1e300}]], True),
+        ({"a": {"b": {"c": [[[[1e19]]]]}}}, False),
+        ({"a": {"b": {"c": [[[[2e19]]]]}}}, True),
+        ([[1.0] * 50, [2.0**70]], True),
+        ({f"k{i}": "v" for i in range(20)} | {"n": 9e18}, False),
+        ({f"k{i}": "v" for i in range(20)} | {"n": 9.3e18}, False),
+        ({f"k{i}": "v" for i in range(20)} | {"n": 1.9e19}, True),
+        ("123456789012345678901234", False),
+        ([[[1, 2, 3e19]]], True),
+        ([[[1, 2, {"a": 3e19}]]], True),
+        ([{"a": 1}, {"b": [1e19, {"c": -1e19}]}, {"d": [{"e": [-1e20]}]}], True),
+        ([], False),
+        ([[]], False),
+        ([{}], False),
+        ({}, False),
+        (None, False),
+    ],
+)
+def test_the_look_for_a_float_beyond_integers(value, expected):
+    value = marshal._loads(value if isinstance(value, bytes) else json.dumps(value))  # orjson's own containers
+    assert marshal._holds_float_beyond_integers(value, 10**6) is expected
+
+
+@pytest.mark.parametrize(
+    "body, cost",
+    [
+        (b"[" + b", ".join([b"[1.5, 2.5]"] * 100) + b"]", 1 + 100 + 200 + 200),  # the floats looked at twice
+        (b"[" + b", ".join([b"[1, 2]"] * 100) + b"]", 1 + 100 + 200),
+        (b"[[" + b", ".join([b"1"] * 300) + b"]]", 1 + 1 + 300),  # one array: its items
+        (b"[" + b", ".join([b'{"a": 1, "b": [2]}'] * 100) + b"]", 1 + 100 + 200 + 100),  # records: their values
+        (b'{"a": [1, {"b": 2.5}], "c": 3}', 1 + 2 + 2 + 1 + 1),  # a mixed level: get_referents
+    ],
+)
+def test_the_look_gives_way_beyond_its_budget(body, cost):
+    event = marshal._loads(body)
+    assert marshal._holds_float_beyond_integers(event, cost - 2) is None
+    assert marshal._holds_float_beyond_integers(event, cost) is False
+
+
 # -- on the wire (fastric as a subprocess against the recording Runtime API; awslambdaric alongside) ------
 
 WIRE_HANDLER = """

@@ -113,6 +113,83 @@ def sqs_event(target_bytes: int = 1 * _MB) -> dict:
     return {"Records": records}
 
 
+def kinesis_event(target_bytes: int = 1 * _MB) -> dict:
+    """A Kinesis batch totalling about `target_bytes`: base64 data, 56-digit sequence numbers (strings), and one
+    float per record (`approximateArrivalTimestamp`)."""
+    records = []
+    size = 20
+    i = 0
+    while size < target_bytes:
+        data = json.dumps({"device": f"d-{i % 50}", "temp": round(20 + i % 70 * 0.13, 2), "ts": 1773100239000 + i})
+        sequence = f"4959033827149025660855969253836157109592157598913{i:07d}"
+        record = {
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "partitionKey": f"pk-{i}",
+                "sequenceNumber": sequence,
+                "data": base64.b64encode(data.encode() * 4).decode(),
+                "approximateArrivalTimestamp": 1773100239.123 + i / 1000,
+            },
+            "eventSource": "aws:kinesis",
+            "eventVersion": "1.0",
+            "eventID": f"shardId-000000000006:{sequence}",
+            "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda-role",
+            "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/orders",
+        }
+        records.append(record)
+        size += len(json.dumps(record)) + 2
+        i += 1
+    return {"Records": records}
+
+
+def dynamodb_event(target_bytes: int = 1 * _MB) -> dict:
+    """A DynamoDB Streams batch totalling about `target_bytes`: small nested images (numbers as strings), an
+    integer timestamp and size per record."""
+    records = []
+    size = 20
+    i = 0
+    while size < target_bytes:
+        image = {
+            "Id": {"N": str(100 + i)},
+            "Message": {"S": f"New item {i}!"},
+            "Price": {"N": f"{i * 1.5:.2f}"},
+            "Tags": {"SS": ["a", "b", f"t{i % 7}"]},
+            "Active": {"BOOL": i % 2 == 0},
+        }
+        record = {
+            "eventID": f"{i:032x}",
+            "eventName": "MODIFY",
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1773100239 + i,
+                "Keys": {"Id": {"N": str(100 + i)}},
+                "NewImage": image,
+                "OldImage": image,
+                "SequenceNumber": f"{111 + i:021d}",
+                "SizeBytes": 26 + i % 100,
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            },
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2026-01-01T00:00:00.000",
+        }
+        records.append(record)
+        size += len(json.dumps(record)) + 2
+        i += 1
+    return {"Records": records}
+
+
+def float_records_event(count: int = 12_000) -> dict:
+    """`count` records of twelve random floats each (about 3.4 MB for 12,000): the event the look at orjson's
+    result costs most on, per byte."""
+    import random
+
+    rng = random.Random(1)
+    return {"records": [{f"f{k}": rng.random() * 1000 for k in range(12)} for _ in range(count)]}
+
+
 def big_result(target_bytes: int) -> dict:
     """A JSON-able result of about `target_bytes` once encoded compactly (ASCII only, as API payloads often are)."""
     items = []

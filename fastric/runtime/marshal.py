@@ -1,18 +1,20 @@
 """Event decoding and result encoding on the hot path: one orjson call each.
 
 Results: one `orjson.dumps` call (its `default` hook gives Decimal, nested bytes, namedtuples and float
-subclasses simplejson's values). Events: one `bytes.translate` + `find` guard (orjson would silently decode
-integers beyond 64 bits as floats), then one `orjson.loads`. Only when orjson refuses a value or a document does
-`fastric.runtime.compat.jsonvalues` (imported on first use) reproduce awslambdaric 4.2.2's simplejson: the same
-decoded values and error texts, the same JSON value for every result it can serialize. Deliberate differences are
-listed in the README.
+subclasses simplejson's values). Events: one `orjson.loads`, kept exact where orjson would silently decode an
+integer beyond 64 bits as a float: a `bytes.translate` + `find` scan ahead of a small event; behind a large one, a
+look at the result for a float such an integer could have become (the scan when the look would cost more). Only
+when orjson refuses a value or a document does `fastric.runtime.compat.jsonvalues` (imported on first use)
+reproduce awslambdaric 4.2.2's simplejson: the same decoded values and error texts, the same JSON value for every
+result it can serialize. Deliberate differences are listed in the README.
 """
 
 from __future__ import annotations
 
 import gc
 import sys
-from itertools import compress
+from itertools import chain, compress, repeat
+from operator import is_
 
 import orjson
 
@@ -49,8 +51,10 @@ def decode_event(body: bytes | bytearray, content_type: str | None) -> Any:
                 pass
         return _decode_cold(body)
     # A large event is decoded first and checked after: an integer beyond 64 bits becomes a float outside
-    # [-2**63, 2**64) in orjson's result, and walking the result costs less than scanning every byte; only an
-    # event holding such a float gets the byte scan, and if that finds an integer, the exact decoding.
+    # [-2**63, 2**64) in orjson's result. Looking for such a float in the result costs less than scanning every
+    # byte when the event is made of long strings (SQS, Kinesis batches); when it is made of many small values
+    # (many numbers, deep DynamoDB images) the look is cut short and the byte scan decides. Either way, only an
+    # event the byte scan finds an integer in gets the exact decoding.
     # orjson builds no reference cycles: the collections its allocations would trigger are wasted.
     paused = gc.isenabled()
     gc.disable()
@@ -61,50 +65,61 @@ def decode_event(body: bytes | bytearray, content_type: str | None) -> Any:
     finally:
         if paused:
             gc.enable()
-    if _holds_float_beyond_integers(event) and _may_hold_big_integer(body):
-        return _decode_cold(body)
-    return event
+    if _holds_float_beyond_integers(event, len(body) >> _BYTES_PER_VALUE) is False or not _may_hold_big_integer(body):
+        return event
+    return _decode_cold(body)
 
 
 _LARGE_EVENT = 1 << 16
 _INT_LOW, _INT_HIGH = -(2**63), 2**64  # orjson's integers; beyond them it decodes an integer as a float
-_LONG = 32  # arrays longer than this are sorted by type first (at C speed), not walked item by item
-_is_container = frozenset((dict, list)).__contains__
-_NUMBERS = frozenset((int, float, bool))
+# Looking at a value costs about as much as scanning 2**5 bytes: the look at a result gives way to the byte scan
+# beyond one value per 32 bytes of the body.
+_BYTES_PER_VALUE = 5
+_get_referents = gc.get_referents
+_DICTS = {dict}
+_LISTS = {list}
+_CONTAINERS = frozenset((dict, list))
+_dict_values = dict.values
+_values_of = chain.from_iterable
 
 
-def _holds_float_beyond_integers(event: Any, _type: Any = type, _str: Any = str, _dict: Any = dict) -> bool:
-    """Whether orjson's result holds a float outside [-2**63, 2**64), which an integer token may have become.
+def _holds_float_beyond_integers(
+    event: Any, budget: int, _type: Any = type, _map: Any = map, _set: Any = set, _float: Any = float
+) -> bool | None:
+    """Whether orjson's result holds a float outside [-2**63, 2**64), which an integer token may have become;
+    None when finding out would look at more than `budget` values.
 
-    (Builtins as default arguments: local lookups, in a loop that visits every value of a large event.)"""
-    if not _is_container(_type(event)):
-        return _type(event) is float and not _INT_LOW < event < _INT_HIGH
-    stack = [event]
-    pop, push, extend = stack.pop, stack.append, stack.extend
-    while stack:
-        items = pop()
-        if _type(items) is _dict:
-            items = items.values()
-        elif len(items) > _LONG:  # a long array: its items sorted by type at C speed
-            types = set(map(_type, items))
-            if float in types:
-                if types <= _NUMBERS:
-                    if min(items) <= _INT_LOW or max(items) >= _INT_HIGH:
-                        return True
-                elif any(_type(item) is float and not _INT_LOW < item < _INT_HIGH for item in items):
-                    return True
-            if _dict in types or list in types:
-                extend(compress(items, map(_is_container, map(_type, items))))
-            continue
-        for item in items:
-            cls = _type(item)
-            if cls is _str:
-                continue
-            if cls is _dict or cls is list:
-                push(item)
-            elif cls is float and not _INT_LOW < item < _INT_HIGH:
+    The result is walked level by level at C speed: `gc.get_referents` of a level's values is the next level (the
+    items of its lists and the values of its dicts, with their keys for some dicts: the containers' `tp_traverse`;
+    strings and numbers have none), and the types of a level are collected at once. Only a level that holds floats
+    gets a second pass, over its floats. (Builtins as default arguments: local lookups.)"""
+    level = [event]
+    while True:
+        types = _set(_map(_type, level))
+        if _float in types:
+            budget -= len(level)  # the float pass costs about as much as the level's own look
+            if budget < 0:
+                return None
+            floats = list(compress(level, _map(is_, _map(_type, level), repeat(_float))))
+            if min(floats) <= _INT_LOW or max(floats) >= _INT_HIGH:
                 return True
-    return False
+        if types == _DICTS:  # a batch's records: their values (get_referents gives a wide dict's keys as well)
+            budget -= sum(_map(len, level))
+            if budget < 0:
+                return None
+            level = list(_values_of(_map(_dict_values, level)))
+        elif _CONTAINERS.isdisjoint(types):
+            return False
+        elif types == _LISTS and len(level) == 1:  # one array (a batch's records): its items as they are
+            level = level[0]
+            budget -= len(level)
+            if budget < 0:
+                return None
+        else:
+            level = _get_referents(*level)
+            budget -= len(level)
+            if budget < 0:
+                return None
 
 
 # Digits become "0", what may end a number token becomes ",", anything else "q": a number token of 19 or more
