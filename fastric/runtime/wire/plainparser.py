@@ -253,7 +253,7 @@ class PlainResponseParser:
 def _plain_head(data: bytes, end: int, start: int = 0) -> tuple[int, dict[bytes, bytes], int, int] | None:
     """(status, headers, body start, body length) for the complete head `data[start:end]`, or None if not plain."""
     head = data[start:end]
-    seen = _HEADS.get(head)
+    seen = _HEADS.get(head) if end - start <= _KNOWN_HEAD_SIZE else None
     if seen is not None:
         return seen[0], seen[1].copy(), end + 4, seen[2]
     lines = head.split(b"\r\n")
@@ -294,7 +294,8 @@ def _plain_head(data: bytes, end: int, start: int = 0) -> tuple[int, dict[bytes,
     if length is None or not length.isdigit() or len(length) > 15:
         return None  # unframed (read to the connection's end), or an odd length: httptools' to read
     size = int(length)
-    if not missing:  # a head that may come again byte for byte (the 202 to every post): no line is looked at then
+    if not missing and end - start <= _KNOWN_HEAD_SIZE:  # a head that may come again byte for byte (the 202 to
+        # every post): no line is looked at then
         if len(_HEADS) >= _KNOWN_HEADS:
             _HEADS.clear()
         _HEADS[head] = status, headers.copy(), size
@@ -332,6 +333,9 @@ _PER_INVOCATION = frozenset(
 # (`202 Accepted` to every post, within a second of its Date). A bounded dict, emptied when full.
 _HEADS: dict[bytes, tuple[int, dict[bytes, bytes], int]] = {}
 _KNOWN_HEADS = 16
+# Only short heads are looked up whole: a POST's answer is about 100 bytes, while a `/next` answer (300 and more)
+# carries a new request id every time and would only pay for hashing itself.
+_KNOWN_HEAD_SIZE = 192
 # Header names checked (token characters, not a framing header) and lowercased once: name → lowercased name.
 _NAMES: dict[bytes, bytes] = {}
 _KNOWN_NAMES = 64

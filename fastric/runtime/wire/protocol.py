@@ -142,15 +142,29 @@ def parse_invocation(headers: dict[bytes, bytes], body: bytes | bytearray) -> In
     return Invocation(
         request_id,
         parse_deadline(get(b"lambda-runtime-deadline-ms")),
-        (_text(arn) or "") if arn else "",
+        (_REPEATED.get(arn) or _repeated_text(arn) or "") if arn else "",
         _text(trace) if trace else None,
         _text(client_context) if client_context else None,
         _text(cognito_identity) if cognito_identity else None,
         _text(tenant) if tenant else None,
         invocation_id,
-        _text(content_type) if content_type else None,
+        (_REPEATED.get(content_type) or _repeated_text(content_type)) if content_type else None,
         body,
     )
+
+
+# The text of header values that come again in every invocation (the function's ARN, the content type).
+_REPEATED: dict[bytes, str] = {}
+
+
+def _repeated_text(value: bytes) -> str | None:
+    """`_text(value)`, kept for the next invocation (a bounded dict, emptied when full)."""
+    text = _text(value)
+    if text is not None:
+        if len(_REPEATED) >= 32:
+            _REPEATED.clear()
+        _REPEATED[value] = text
+    return text
 
 
 class Requests:
