@@ -6,16 +6,18 @@
     python benchmarks/instructions.py --write-baseline   # record this run as the baseline (commit the file)
     python benchmarks/instructions.py --steps            # also instructions per invocation per step (Python 3.12+)
 
-Each client runs as a subprocess under `valgrind --tool=callgrind` (the server, `benchmarks/server.py`, runs
-outside valgrind, in this process), serves `--invocations LOW,HIGH` tiny invocations (a ~100 B event, a no-op
-handler, as `compare.py`'s `tiny` scenario) and exits on the 500 that ends the scenario. Start-up and exit cost
-the same in both runs, so
+Each client runs as a subprocess under `valgrind --tool=callgrind` (the server, `benchmarks/server.py`'s with
+Lambda-like heads, runs outside valgrind, in this process), serves `--invocations LOW,HIGH` tiny invocations (a
+~100 B event, a no-op handler, as `compare.py`'s `tiny` scenario) and exits on the 500 that ends the scenario.
+Start-up and exit cost the same in both runs, so
 
     instructions per invocation = (instructions of the HIGH run - instructions of the LOW run) / (HIGH - LOW)
 
 counts the warm loop alone. Instruction counts do not depend on the machine's load or speed, only on the code
-that runs: the runs use `PYTHONHASHSEED=0`, ASLR off (`setarch -R`), the same environment and the same request
-ids, so a second run gives the same figure to within a few instructions per invocation (`--repeat 2` shows it).
+that runs: the runs use `PYTHONHASHSEED=0`, ASLR off (`setarch -R`), the same environment and the same bytes from
+the server (request ids, deadlines and trace ids new in every invocation, as Lambda's, but made up from the
+invocation's number; everything answering one read written at once, so the client's reads do not depend on
+timing), so a second run gives the same figure to within a few instructions per invocation (`--repeat 2`).
 
 `--check` compares fastric/awslambdaric (the ratio, which cancels most of what differs between Python builds and
 machines) with `benchmarks/instructions-baseline.json` and exits 1 when it rose more than `--tolerance` (3%) above
