@@ -6,16 +6,18 @@
     python benchmarks/instructions.py --write-baseline   # record this run as the baseline (commit the file)
     python benchmarks/instructions.py --steps            # also instructions per invocation per step (Python 3.12+)
 
-Each client runs as a subprocess under `valgrind --tool=callgrind` (the server, `benchmarks/server.py`, runs
-outside valgrind, in this process), serves `--invocations LOW,HIGH` tiny invocations (a ~100 B event, a no-op
-handler, as `compare.py`'s `tiny` scenario) and exits on the 500 that ends the scenario. Start-up and exit cost
-the same in both runs, so
+Each client runs as a subprocess under `valgrind --tool=callgrind` (the server, `benchmarks/server.py`'s with
+Lambda-like heads, runs outside valgrind, in this process), serves `--invocations LOW,HIGH` tiny invocations (a
+~100 B event, a no-op handler, as `compare.py`'s `tiny` scenario) and exits on the 500 that ends the scenario.
+Start-up and exit cost the same in both runs, so
 
     instructions per invocation = (instructions of the HIGH run - instructions of the LOW run) / (HIGH - LOW)
 
 counts the warm loop alone. Instruction counts do not depend on the machine's load or speed, only on the code
-that runs: the runs use `PYTHONHASHSEED=0`, ASLR off (`setarch -R`), the same environment and the same request
-ids, so a second run gives the same figure to within a few instructions per invocation (`--repeat 2` shows it).
+that runs: the runs use `PYTHONHASHSEED=0`, ASLR off (`setarch -R`), the same environment and the same bytes from
+the server (request ids, deadlines and trace ids new in every invocation, as Lambda's, but made up from the
+invocation's number; everything answering one read written at once, so the client's reads do not depend on
+timing), so a second run gives the same figure to within a few instructions per invocation (`--repeat 2`).
 
 `--check` compares fastric/awslambdaric (the ratio, which cancels most of what differs between Python builds and
 machines) with `benchmarks/instructions-baseline.json` and exits 1 when it rose more than `--tolerance` (3%) above
@@ -66,13 +68,14 @@ TOLERANCE = 0.03
 # functions are absent (the code was reorganised) shows as absent, not as zero: edit the patterns when the
 # runtime's functions are renamed (`--steps` also lists the costliest functions, whatever their names).
 STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("next: receive, parse, invocation", ("loop.py:RuntimeClient.next",)),
-    ("  parse the response", ("plainparser.py:PlainResponseParser.feed", "parser.py:ResponseParser.feed")),
+    # the POST of the reply; with pipelining its read brings the 202 and the next invocation's response
+    ("post: send, receive (202 + next /next)", ("loop.py:RuntimeClient.post",)),
+    ("  parse the responses", ("plainparser.py:PlainResponseParser.feed", "parser.py:ResponseParser.feed")),
+    ("next: the invocation from the response", ("loop.py:RuntimeClient.next",)),
     ("begin / context", ("steps.py:begin", "begin")),
     ("handler call", ("bench_handlers.py:noop",)),
     ("encode result", ("marshal.py:encode_result",)),
-    ("reply: build, post, status", ("steps.py:result_reply", "loop.py:RuntimeClient.post")),
-    ("  post", ("loop.py:RuntimeClient.post",)),
+    ("build the reply request", ("steps.py:result_reply",)),
 )
 TOP_FUNCTIONS = 25
 
