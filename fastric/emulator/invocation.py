@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import random
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -66,8 +66,8 @@ class Invocation:
         cognito_identity: str | None = None,
         tenant_id: str | None = None,
     ):
-        self.request_id = str(uuid.uuid4())
-        self.invocation_id = str(uuid.uuid4())
+        self.request_id = new_uuid()
+        self.invocation_id = new_uuid()
         self.event = event
         self.sink = sink
         sink.request_id = self.request_id
@@ -154,10 +154,22 @@ class Invocation:
         return True
 
 
+# Ids need to be unique, not unpredictable: random bits from a generator seeded once from os.urandom, without the
+# system call and the `uuid.UUID` object of each `uuid.uuid4()`.
+_bits = random.Random().getrandbits
+_UUID4_MASK = ((1 << 128) - 1) & ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits cleared
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, variant RFC 4122
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID in its string form, as `str(uuid.uuid4())`."""
+    h = "%032x" % (_bits(128) & _UUID4_MASK | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def new_trace_id() -> str:
     """An X-Ray trace header like the one Lambda sends when the caller sent none."""
-    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
-    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+    return f"Root=1-{int(time.time()):08x}-{_bits(96):024x};Parent={_bits(64):016x};Sampled=0"
 
 
 class HTTPSink(ResponseSink):

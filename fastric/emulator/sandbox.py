@@ -48,7 +48,7 @@ from .importprofile import ImportTimes
 from .invocation import Invocation, State
 from .lifecycle import Lifecycle, Phase
 from .logcapture import LineCapture
-from .report import PlatformLog, kb_to_mb, peak_rss_kb
+from .report import MemoryProbe, PlatformLog, kb_to_mb
 from .reporting import Reporter
 
 FINISHED_IDS_KEPT = 4096
@@ -58,6 +58,26 @@ RUNTIME_SHUTDOWN_INTERNAL = 0.5  # the runtime's share with an internal extensio
 RUNTIME_SHUTDOWN_EXTERNAL = 0.3  # the runtime's share with external extensions only
 KILL_WAIT = 5.0  # seconds to wait for a killed process to be reaped
 LOG_DRAIN = 0.5  # seconds to wait for an exited process's last output
+
+
+async def first_of(one: asyncio.Future, other: asyncio.Future) -> None:
+    """Until either future is done (neither is cancelled): `asyncio.wait(..., FIRST_COMPLETED)` without its
+    set, task wrapping and result sets."""
+    if one.done() or other.done():
+        return
+    waiter = one.get_loop().create_future()
+
+    def wake(_: asyncio.Future) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    one.add_done_callback(wake)
+    other.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        one.remove_done_callback(wake)
+        other.remove_done_callback(wake)
 
 
 class Failure:
@@ -97,6 +117,7 @@ class Instance:
         self.init_reported = False
         self.suppressed_init = False  # started for a waiting invocation: its init counts against that invoke
         self.peak_kb = 0
+        self.memory = MemoryProbe(process.pid)
         self.reset_reason = "failure"  # the SHUTDOWN reason if the environment stops without the emulator stopping
         self.stopping: asyncio.Task | None = None
         self.stopped: asyncio.Future = loop.create_future()  # the process and its extensions are all gone
@@ -165,7 +186,7 @@ class Instance:
         while self.polls_received <= mark and self.alive:
             waiter = asyncio.get_running_loop().create_future()
             self._poll_waiters.append(waiter)
-            await asyncio.wait((waiter, self.exited), return_when=asyncio.FIRST_COMPLETED)
+            await first_of(waiter, self.exited)
 
     def drain_logs(self, flush_partial: bool) -> None:
         """Take in the output the runtime and extensions have written so far (with `flush_partial`, a partial
@@ -183,7 +204,7 @@ class Instance:
 
     def measure_memory(self) -> int:
         if self.alive:
-            self.peak_kb = max(self.peak_kb, peak_rss_kb(self.pid))
+            self.peak_kb = max(self.peak_kb, self.memory.peak_kb())
         return kb_to_mb(self.peak_kb)
 
 
@@ -362,6 +383,9 @@ class Sandbox:
 
     async def _instance_for(self, invocation: Invocation) -> Instance | None:
         """The instance to run `invocation` on, spawning one if needed; None if the invocation was failed."""
+        instance = self.current
+        if instance is not None and instance.takes_work and not self._spawn_lock.locked():
+            return instance  # the usual case, without taking the lock
         async with self._spawn_lock:
             instance = self.current
             if instance is not None and instance.takes_work:
@@ -385,6 +409,7 @@ class Sandbox:
     async def _watch(self, instance: Instance) -> None:
         returncode = await instance.process.wait()
         instance.returncode = returncode
+        instance.memory.close()
         instance.lifecycle.enter(Phase.EXITED)
         try:  # leftovers of the bootstrap (a shell's curl) must not poll the next instance's Runtime API
             os.killpg(instance.pid, signal.SIGKILL)
@@ -467,7 +492,7 @@ class Sandbox:
                 invocation.instance = instance
                 self._start_clock_for(invocation, instance)
                 instance.submit(invocation)
-                await asyncio.wait((invocation.done, instance.exited), return_when=asyncio.FIRST_COMPLETED)
+                await first_of(invocation.done, instance.exited)
         finally:
             for timer in invocation.timers:
                 timer.cancel()
