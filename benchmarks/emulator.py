@@ -286,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets:
         versus = "(no RIE)"
         if "rie" in runs and target.name != "rie":
-            ratios = [a["invokes_per_s"] / b["invokes_per_s"] for a, b in zip(runs[target.name], runs["rie"])]
+            ratios = [
+                a["invokes_per_s"] / b["invokes_per_s"] for a, b in zip(runs[target.name], runs["rie"], strict=True)
+            ]
             versus = f"{statistics.median(ratios):.2f}×"
         elif target.name == "rie":
             versus = "1.00×"

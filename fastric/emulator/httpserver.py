@@ -19,13 +19,15 @@ import asyncio
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from functools import partial
 from http import HTTPStatus
+from typing import Any
 
 import httptools
 
 Headers = Iterable[tuple[str, str]]
-App = Callable[["Exchange"], Awaitable[None]]
+App = Callable[["Exchange"], Coroutine[Any, Any, None]]  # a coroutine per exchange (run as its task)
 
 MAX_HEAD = 1024 * 1024  # bytes of a request's head (line and fields), as the RIE's limit
 HEAD_TOO_LARGE = b'{"errorMessage":"Request header fields too large","errorType":"RequestHeaderFieldsTooLarge"}'
@@ -45,6 +47,30 @@ def _head(status: int, headers: Headers) -> list[str]:
 
 
 _date_cache = (0, "")
+_status_heads: dict[int, bytes] = {}  # status -> its status line and Date field, for the second `_status_second`
+_status_second = 0
+_header_names: dict[bytes, str] = {}  # a request's field name as received -> lower-case str (the usual ones)
+HEADER_NAMES_KEPT = 256
+
+
+def _status_head(status: int) -> bytes:
+    """The status line and the Date field of a response, encoded (cached for the current second)."""
+    global _status_second
+    now = int(time.time())
+    if now != _status_second:
+        _status_heads.clear()
+        _status_second = now
+    head = _status_heads.get(status)
+    if head is None:
+        head = _status_heads[status] = f"HTTP/1.1 {status} {reason(status)}\r\nDate: {_http_date()}\r\n".encode(
+            "latin-1"
+        )
+    return head
+
+
+def encode_headers(headers: Headers) -> bytes:
+    """Header fields as they go on the wire, for `Exchange.respond` (a block built once can be sent many times)."""
+    return "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1")
 
 
 def _http_date() -> str:
@@ -139,6 +165,13 @@ class Exchange:
             await self._complete
         return bytes(self.body)
 
+    def body_if_complete(self) -> bytes | None:
+        """The whole body, if the request is complete and within the limit (`read_body` would return it at once,
+        without a suspension); else None."""
+        if self.request_complete and not self.over_limit and self.body_size <= self._body_limit:
+            return bytes(self.body)
+        return None
+
     def stream_body(self, on_data: Callable[[bytes], None]) -> None:
         """Deliver the body to `on_data` as it arrives (what came already is delivered at once)."""
         self._on_data = on_data
@@ -165,19 +198,23 @@ class Exchange:
         """Call `callback` if the connection is lost before this exchange is finished."""
         self._close_callbacks.append(callback)
 
-    def respond(self, status: int, headers: Headers = (), body: bytes = b"", close: bool = False) -> None:
-        """Send a complete response with a Content-Length."""
+    def respond(self, status: int, headers: Headers | bytes = (), body: bytes = b"", close: bool = False) -> None:
+        """Send a complete response with a Content-Length. `headers`: (name, value) pairs, or a block of fields
+        already encoded (`encode_headers`)."""
         if self.responded:
             return
-        close = close or not self.keep_alive or (self.expects_continue and not self.request_complete)
-        lines = _head(status, headers)
-        lines.append(f"Content-Length: {len(body)}\r\n")
-        if close:
-            lines.append("Connection: close\r\n")
-        lines.append("\r\n")
+        if not close:
+            close = not self.keep_alive or (not self.request_complete and self.expects_continue)
+        block = headers if isinstance(headers, bytes) else encode_headers(headers)
+        head = b"%s%sContent-Length: %d\r\n%s" % (
+            _status_head(status),
+            block,
+            len(body),
+            b"Connection: close\r\n\r\n" if close else b"\r\n",
+        )
         if self.method == "HEAD":  # headers only, Content-Length as for GET (RFC 9110 §9.3.2)
             body = b""
-        self.conn.write_joined("".join(lines).encode("latin-1"), body)
+        self.conn.write_joined(head, body)
         self._done(close)
 
     def start_stream(self, status: int, headers: Headers = (), trailer_names: Iterable[str] = ()) -> None:
@@ -230,6 +267,7 @@ class HTTPConnection(asyncio.Protocol):
         self.app = app
         self.body_limit = body_limit
         self.transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
         self.closed = False
         self.write_paused = False
         self._parser = httptools.HttpRequestParser(self)
@@ -305,7 +343,10 @@ class HTTPConnection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > MAX_HEAD:
+            self._head_too_large = True
+            raise HeadTooLarge
         if self._current is None:
             self._raw_headers.append((name, value))
         else:  # a trailer, after the last chunk
@@ -315,8 +356,14 @@ class HTTPConnection(asyncio.Protocol):
         self._in_head, self._raw_head_bytes, self._head_size = False, 0, 0
         headers: dict[str, str] = {}
         header_list = []
+        names = _header_names
         for raw_name, raw_value in self._raw_headers:
-            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            name = names.get(raw_name)
+            if name is None:
+                name = raw_name.decode("latin-1").lower()
+                if len(names) < HEADER_NAMES_KEPT:
+                    names[raw_name] = name
+            value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
             header_list.append((name, value))
         parser = self._parser
@@ -354,7 +401,9 @@ class HTTPConnection(asyncio.Protocol):
 
     def write_joined(self, *parts: bytes) -> None:
         """Write small parts as one buffer (one syscall); large ones without copying them."""
-        if sum(map(len, parts)) < 65536:
+        if len(parts) == 2 and len(parts[0]) + len(parts[1]) < 65536:
+            self.write(parts[0] + parts[1])
+        elif sum(map(len, parts)) < 65536:
             self.write(b"".join(parts))
         else:
             for part in parts:
@@ -398,23 +447,10 @@ class HTTPConnection(asyncio.Protocol):
     def _activate_next(self) -> None:
         exchange = self._queue[0]
         self._active = exchange
-        task = asyncio.get_running_loop().create_task(self._run(exchange))
-        task.add_done_callback(_log_task_error)
-
-    async def _run(self, exchange: Exchange) -> None:
-        try:
-            await self.app(exchange)
-        except asyncio.CancelledError:
-            return
-        except Exception:
-            if not exchange.responded:
-                exchange.respond(
-                    500,
-                    [("Content-Type", "application/json")],
-                    b'{"errorMessage":"Internal emulator error","errorType":"EmulatorError"}',
-                    close=True,
-                )
-            raise
+        # The app's coroutine is the task itself (no wrapper to resume at every step); its end is seen by
+        # `_app_done`.
+        task = self._loop.create_task(self.app(exchange))
+        task.add_done_callback(partial(_app_done, exchange))
 
     def _refuse_head(self) -> None:
         self._head_too_large = True
@@ -447,12 +483,23 @@ class HeadTooLarge(Exception):
     """A request head over MAX_HEAD bytes (raised inside the parser's callbacks)."""
 
 
-def _log_task_error(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        loop = task.get_loop()
-        loop.call_exception_handler(
-            {"message": "unhandled error in an HTTP handler", "exception": task.exception(), "task": task}
+def _app_done(exchange: Exchange, task: asyncio.Task) -> None:
+    """An exchange's application ended: one that failed gets 500 (if nothing was sent yet) and is logged."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is None:
+        return
+    if not exchange.responded:
+        exchange.respond(
+            500,
+            [("Content-Type", "application/json")],
+            b'{"errorMessage":"Internal emulator error","errorType":"EmulatorError"}',
+            close=True,
         )
+    task.get_loop().call_exception_handler(
+        {"message": "unhandled error in an HTTP handler", "exception": error, "task": task}
+    )
 
 
 async def serve(app: App, host: str, port: int, body_limit: int) -> asyncio.Server:

@@ -31,6 +31,7 @@ from .tail import TailSink
 
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/[^/]+/invocations")
 STREAM_INVOKE_PATH = re.compile(r"/2021-11-15/functions/[^/]+/response-streaming-invocations")
+RIE_INVOKE_PATH = "/2015-03-31/functions/function/invocations"  # the RIE's, what most invokers send
 JSON = [("Content-Type", "application/json")]
 
 
@@ -50,8 +51,9 @@ class InvokeAPI:
         self.scheduler = scheduler
 
     async def __call__(self, exchange: Exchange) -> None:
-        streaming = STREAM_INVOKE_PATH.fullmatch(exchange.path) is not None
-        if not streaming and not INVOKE_PATH.fullmatch(exchange.path):
+        path = exchange.path
+        streaming = path != RIE_INVOKE_PATH and STREAM_INVOKE_PATH.fullmatch(path) is not None
+        if not streaming and path != RIE_INVOKE_PATH and not INVOKE_PATH.fullmatch(path):
             await exchange.read_body()
             return _refuse(
                 exchange,
@@ -68,7 +70,9 @@ class InvokeAPI:
             return exchange.respond(405, JSON + [("Allow", "POST")], documents.METHOD_NOT_ALLOWED)
         if _declared_length(exchange) > documents.MAX_PAYLOAD and exchange.expects_continue:
             return exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE, close=True)
-        body = await exchange.read_body()
+        body = exchange.body_if_complete()  # all of it is in (the usual case): no need to wait
+        if body is None:
+            body = await exchange.read_body()
         if exchange.over_limit:
             return exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE)
         invocation_type = (exchange.header("x-amz-invocation-type") or "RequestResponse").lower()

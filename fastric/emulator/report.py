@@ -54,7 +54,9 @@ class PlatformLog:
         error_type: str | None = None,
     ) -> str:
         """The REPORT line, not written (a subclass may keep its numbers)."""
-        return format_report(request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type)
+        return format_report(
+            request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type
+        )
 
     def report(
         self,

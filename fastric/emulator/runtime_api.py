@@ -17,18 +17,25 @@ A `Lambda-Runtime-Invocation-Id` echoed on a post must match the one sent on `/n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import orjson
 
 from . import documents
-from .httpserver import Exchange
+from .httpserver import Exchange, encode_headers
 from .invocation import Invocation, State
 from .sandbox import Sandbox
 
 PREFIX = "/2018-06-01/runtime/"
 WORKER_EXIT = "Runtime.ExitError"  # the error type a multi-concurrency runtime's parent posts for a dead worker
 JSON = [("Content-Type", "application/json")]
+JSON_BLOCK = encode_headers(JSON)
+NEXT_ROUTE = "invocation/next"
+NEXT_FIELDS = (  # a `/next` answer's fields, for the request id, deadline, ARN field, trace id and invocation id
+    b"Content-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: %s\r\nLambda-Runtime-Deadline-Ms: %d\r\n"
+    b"%sLambda-Runtime-Trace-Id: %s\r\nLambda-Runtime-Invocation-Id: %s\r\n"
+)
 INVALID_INVOCATION_ID = documents.error_document("InvalidInvocationID", "Invalid invocation ID")
 RUNTIME_UNAVAILABLE = documents.error_document(
     "Runtime.Unavailable", "Container error. Non-recoverable state. Runtime should exit promptly."
@@ -40,26 +47,44 @@ class RuntimeAPI:
 
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
+        self._arn_block = b""  # the ARN's field, encoded once (for the ARN it was built from)
+        self._arn = ""
 
-    async def __call__(self, exchange: Exchange) -> None:
+    def _next_headers(self, invocation: Invocation) -> bytes:
+        """The header fields of a `/next` answer, encoded (see `next_headers`)."""
+        arn = self.sandbox.config.function_arn
+        if arn != self._arn:
+            self._arn, self._arn_block = arn, encode_headers([("Lambda-Runtime-Invoked-Function-Arn", arn)])
+        if invocation.client_context or invocation.cognito_identity or invocation.tenant_id:
+            return encode_headers(next_headers(invocation, arn))
+        return NEXT_FIELDS % (
+            invocation.request_id.encode("latin-1"),
+            invocation.deadline_ms,
+            self._arn_block,
+            invocation.trace_id.encode("latin-1"),
+            invocation.invocation_id.encode("latin-1"),
+        )
+
+    def __call__(self, exchange: Exchange) -> Coroutine[Any, Any, None]:
+        """The coroutine that answers the request (this routing runs at once, not as a step of it)."""
         path = exchange.path
         if not path.startswith(PREFIX):
-            return await refuse(exchange, 404, documents.NOT_FOUND)
+            return refuse(exchange, 404, documents.NOT_FOUND)
         route = path[len(PREFIX) :]
-        if route == "invocation/next":
+        if route == NEXT_ROUTE:
             if exchange.method != "GET":
-                return await refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
-            return await self.next(exchange)
+                return refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
+            return self.next(exchange)
         if exchange.method != "POST" and (route == "init/error" or route.startswith("invocation/")):
-            return await refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
+            return refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
         if route == "init/error":
-            return await self.init_error(exchange)
+            return self.init_error(exchange)
         parts = route.split("/")
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "response":
-            return await self.response(exchange, parts[1])
+            return self.response(exchange, parts[1])
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "error":
-            return await self.error(exchange, parts[1])
-        return await refuse(exchange, 404, documents.NOT_FOUND)
+            return self.error(exchange, parts[1])
+        return refuse(exchange, 404, documents.NOT_FOUND)
 
     # -- /next -----------------------------------------------------------------------------
     async def next(self, exchange: Exchange) -> None:
@@ -90,7 +115,7 @@ class RuntimeAPI:
             instance.requeue(invocation)
             return
         sandbox.dispatched(instance, invocation)
-        exchange.respond(200, _next_headers(invocation, sandbox.config.function_arn), invocation.event)
+        exchange.respond(200, self._next_headers(invocation), invocation.event)
 
     # -- /response -------------------------------------------------------------------------
     async def response(self, exchange: Exchange, request_id: str) -> None:
@@ -104,15 +129,17 @@ class RuntimeAPI:
             return exchange.respond(400, JSON, documents.INVALID_RESPONSE_MODE)
         if mode == "streaming":
             return await self._relay_stream(exchange, invocation)
-        body = await _read_limited_body(exchange, invocation)
+        body = exchange.body_if_complete()  # all of it is in (the usual case): no need to wait
+        if body is None:
+            body = await _read_limited_body(exchange, invocation)
         if body is None:
             return
-        error = _trailer_error(exchange)
+        error = _trailer_error(exchange) if exchange.trailers else None
         if error is not None:
             invocation.fail(error[1], error_type=error[0])
         else:
-            invocation.succeed(exchange.header("content-type") or "application/json", body)
-        exchange.respond(202, JSON, documents.ACCEPTED)
+            invocation.succeed(exchange.headers.get("content-type") or "application/json", body)
+        exchange.respond(202, JSON_BLOCK, documents.ACCEPTED)
 
     async def _relay_stream(self, exchange: Exchange, invocation: Invocation) -> None:
         content_type = exchange.header("content-type") or "application/octet-stream"
@@ -171,6 +198,15 @@ class RuntimeAPI:
     # -- shared ----------------------------------------------------------------------------
     async def _claim(self, exchange: Exchange, request_id: str, target: str) -> Invocation | None:
         """The dispatched invocation this post answers, marked as being answered; else refuse the post."""
+        invocation = self.sandbox.inflight.get(request_id)
+        if (
+            invocation is not None
+            and invocation.state is State.DISPATCHED
+            and exchange.headers.get("lambda-runtime-invocation-id", invocation.invocation_id)
+            in (invocation.invocation_id, "")
+        ):
+            invocation.state = State.RESPONDING  # the usual case, decided without a step of its own
+            return invocation
         invocation, seen = self.sandbox.lookup(request_id)
         if invocation is None and not seen:
             await refuse(exchange, 400, documents.INVALID_REQUEST_ID)
@@ -186,7 +222,7 @@ class RuntimeAPI:
         return invocation
 
 
-def _next_headers(invocation: Invocation, function_arn: str) -> list[tuple[str, str]]:
+def next_headers(invocation: Invocation, function_arn: str) -> list[tuple[str, str]]:
     headers = [
         ("Content-Type", "application/json"),
         ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),

@@ -486,7 +486,9 @@ class Sandbox:
         instance: Instance | None = None
         try:
             while not invocation.finished:
-                instance = await self._instance_for(invocation)
+                instance = self.current
+                if instance is None or not instance.takes_work or self._spawn_lock.locked():
+                    instance = await self._instance_for(invocation)
                 if instance is None:
                     break
                 invocation.instance = instance
