@@ -42,7 +42,7 @@ def local_apis(sandbox: Sandbox) -> App:
     """The app for the address the bootstrap and extensions call: Runtime, Extensions and Telemetry APIs."""
     runtime, extensions = RuntimeAPI(sandbox), ExtensionsAPI(sandbox)
 
-    def route(exchange: Exchange) -> Coroutine[Any, Any, None]:
+    def route(exchange: Exchange) -> Coroutine[Any, Any, None] | None:
         path = exchange.path
         if path.startswith(EXTENSION_PREFIX) or path.rstrip("/") in SUBSCRIPTION_PATHS:
             return extensions(exchange)

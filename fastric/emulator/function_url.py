@@ -350,7 +350,7 @@ class FunctionURLRouter:
         self.api = api
         self.function_url = function_url
 
-    def __call__(self, exchange: Exchange) -> Coroutine[Any, Any, None]:
+    def __call__(self, exchange: Exchange) -> Coroutine[Any, Any, None] | None:
         if EMULATOR_PATH.match(exchange.path):
             return self.api(exchange)
         return self.function_url(exchange)

@@ -27,7 +27,9 @@ from typing import Any
 import httptools
 
 Headers = Iterable[tuple[str, str]]
-App = Callable[["Exchange"], Coroutine[Any, Any, None]]  # a coroutine per exchange (run as its task)
+# An exchange's application: called once the request's head is parsed (and whatever of the body came with it),
+# it answers at once, or later by itself (returning None), or returns a coroutine that is run as a task.
+App = Callable[["Exchange"], Coroutine[Any, Any, None] | None]
 
 MAX_HEAD = 1024 * 1024  # bytes of a request's head (line and fields), as the RIE's limit
 HEAD_TOO_LARGE = b'{"errorMessage":"Request header fields too large","errorType":"RequestHeaderFieldsTooLarge"}'
@@ -154,6 +156,11 @@ class Exchange:
         self.request_complete = True
         if self._complete is not None and not self._complete.done():
             self._complete.set_result(None)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop serving the exchange."""
+        return self.conn._loop
 
     async def read_body(self) -> bytes:
         """Wait for the whole request; return its body (empty if it went over the limit)."""
@@ -282,6 +289,8 @@ class HTTPConnection(asyncio.Protocol):
         self._raw_head_bytes = 0  # bytes received while a head is being read (the guard for one huge field)
         self._in_head = True
         self._head_too_large = False
+        self._feeding = False  # inside `data_received`'s parse
+        self._to_start: Exchange | None = None  # an exchange to start once the parse of this data is over
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -300,14 +309,21 @@ class HTTPConnection(asyncio.Protocol):
             self._raw_head_bytes += len(data)
             if self._raw_head_bytes > 2 * MAX_HEAD:  # a field too large for the parser to finish it
                 return self._refuse_head()
+        self._feeding = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, b'{"errorMessage":"Upgrade not supported","errorType":"BadRequest"}')
         except httptools.HttpParserError:
             if self._head_too_large:
-                return self._refuse_head()
-            self._fail(400, b'{"errorMessage":"Malformed HTTP request","errorType":"BadRequest"}')
+                self._refuse_head()
+            else:
+                self._fail(400, b'{"errorMessage":"Malformed HTTP request","errorType":"BadRequest"}')
+        finally:
+            self._feeding = False
+        exchange, self._to_start = self._to_start, None
+        if exchange is not None:
+            self._start(exchange)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -447,10 +463,22 @@ class HTTPConnection(asyncio.Protocol):
     def _activate_next(self) -> None:
         exchange = self._queue[0]
         self._active = exchange
-        # The app's coroutine is the task itself (no wrapper to resume at every step); its end is seen by
-        # `_app_done`.
-        task = self._loop.create_task(self.app(exchange))
-        task.add_done_callback(partial(_app_done, exchange))
+        if self._feeding:  # its head was just parsed: start it once the rest of this data is parsed too
+            self._to_start = exchange
+        else:  # the one before it just finished: start it on the next turn of the loop (no nesting)
+            self._loop.call_soon(self._start, exchange)
+
+    def _start(self, exchange: Exchange) -> None:
+        """Run the app for `exchange`: most requests are answered right here; a coroutine it returns becomes a
+        task (itself, no wrapper to resume at every step), whose end `_app_done` sees."""
+        try:
+            work = self.app(exchange)
+        except Exception as error:
+            _app_failed(exchange, error, self._loop, None)
+            return
+        if work is not None:
+            task = self._loop.create_task(work)
+            task.add_done_callback(partial(_app_done, exchange))
 
     def _refuse_head(self) -> None:
         self._head_too_large = True
@@ -484,12 +512,18 @@ class HeadTooLarge(Exception):
 
 
 def _app_done(exchange: Exchange, task: asyncio.Task) -> None:
-    """An exchange's application ended: one that failed gets 500 (if nothing was sent yet) and is logged."""
+    """An exchange's application task ended: see `_app_failed`."""
     if task.cancelled():
         return
     error = task.exception()
-    if error is None:
-        return
+    if error is not None:
+        _app_failed(exchange, error, task.get_loop(), task)
+
+
+def _app_failed(
+    exchange: Exchange, error: BaseException, loop: asyncio.AbstractEventLoop, task: asyncio.Task | None
+) -> None:
+    """An exchange's application failed: 500 (if nothing was sent yet), and the error logged."""
     if not exchange.responded:
         exchange.respond(
             500,
@@ -497,9 +531,10 @@ def _app_done(exchange: Exchange, task: asyncio.Task) -> None:
             b'{"errorMessage":"Internal emulator error","errorType":"EmulatorError"}',
             close=True,
         )
-    task.get_loop().call_exception_handler(
-        {"message": "unhandled error in an HTTP handler", "exception": error, "task": task}
-    )
+    context: dict[str, Any] = {"message": "unhandled error in an HTTP handler", "exception": error}
+    if task is not None:
+        context["task"] = task
+    loop.call_exception_handler(context)
 
 
 async def serve(app: App, host: str, port: int, body_limit: int) -> asyncio.Server:

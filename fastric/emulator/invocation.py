@@ -65,7 +65,9 @@ class Invocation:
         client_context: str | None = None,
         cognito_identity: str | None = None,
         tenant_id: str | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ):
+        """`loop`: the running loop, if the caller has it at hand."""
         self.request_id = new_uuid()
         self.invocation_id = new_uuid()
         self.event = event
@@ -88,7 +90,7 @@ class Invocation:
         self.function_error = False
         self.instance: Any = None  # the sandbox instance it was handed to
         self.tail: Any = None  # a LogTail when the invoker asked for the log (X-Amz-Log-Type: Tail)
-        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future = (loop or asyncio.get_running_loop()).create_future()
         self._streaming = False
         self._streamed_bytes = 0
 

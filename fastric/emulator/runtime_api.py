@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ import orjson
 from . import documents
 from .httpserver import Exchange, encode_headers
 from .invocation import Invocation, State
-from .sandbox import Sandbox
+from .sandbox import Instance, Sandbox
 
 PREFIX = "/2018-06-01/runtime/"
 WORKER_EXIT = "Runtime.ExitError"  # the error type a multi-concurrency runtime's parent posts for a dead worker
@@ -65,7 +66,7 @@ class RuntimeAPI:
             invocation.invocation_id.encode("latin-1"),
         )
 
-    def __call__(self, exchange: Exchange) -> Coroutine[Any, Any, None]:
+    def __call__(self, exchange: Exchange) -> Coroutine[Any, Any, None] | None:
         """The coroutine that answers the request (this routing runs at once, not as a step of it)."""
         path = exchange.path
         if not path.startswith(PREFIX):
@@ -74,19 +75,46 @@ class RuntimeAPI:
         if route == NEXT_ROUTE:
             if exchange.method != "GET":
                 return refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
-            return self.next(exchange)
+            return self._next_now(exchange)
         if exchange.method != "POST" and (route == "init/error" or route.startswith("invocation/")):
             return refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
         if route == "init/error":
             return self.init_error(exchange)
         parts = route.split("/")
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "response":
-            return self.response(exchange, parts[1])
+            return self._response_now(exchange, parts[1])
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "error":
             return self.error(exchange, parts[1])
         return refuse(exchange, 404, documents.NOT_FOUND)
 
     # -- /next -----------------------------------------------------------------------------
+    def _next_now(self, exchange: Exchange) -> Coroutine[Any, Any, None] | None:
+        """`/next` of an initialized runtime (the usual case), without a task: answered at once, or when its poll
+        is resolved; any other (init, refusal) by the coroutine returned (`next`)."""
+        instance = self.sandbox.current
+        if instance is None or instance.initialized_at is None or instance.refuses_next:
+            return self.next(exchange)
+        instance.polled()
+        invocation = instance.take_queued()
+        if invocation is not None:
+            self._hand_out(exchange, instance, invocation)
+            return None
+        poll = instance.add_poll()
+        exchange.on_close(partial(_cancel, poll))
+        poll.add_done_callback(partial(self._polled, exchange, instance))
+        return None
+
+    def _polled(self, exchange: Exchange, instance: Instance, poll: asyncio.Future) -> None:
+        if not poll.cancelled():
+            self._hand_out(exchange, instance, poll.result())
+
+    def _hand_out(self, exchange: Exchange, instance: Instance, invocation: Invocation) -> None:
+        if exchange.closed:  # the poller went away as it was served: give the invocation to the next one
+            instance.requeue(invocation)
+            return
+        self.sandbox.dispatched(instance, invocation)
+        exchange.respond(200, self._next_headers(invocation), invocation.event)
+
     async def next(self, exchange: Exchange) -> None:
         sandbox = self.sandbox
         instance = sandbox.current
@@ -111,13 +139,31 @@ class RuntimeAPI:
                 invocation = await poll
             except asyncio.CancelledError:
                 return
-        if exchange.closed:  # the poller went away as it was served: give the invocation to the next one
-            instance.requeue(invocation)
-            return
-        sandbox.dispatched(instance, invocation)
-        exchange.respond(200, self._next_headers(invocation), invocation.event)
+        self._hand_out(exchange, instance, invocation)
 
     # -- /response -------------------------------------------------------------------------
+    def _response_now(self, exchange: Exchange, request_id: str) -> Coroutine[Any, Any, None] | None:
+        """A whole buffered response to the invocation in flight (the usual case), taken at once; any other post
+        by the coroutine returned (`response`)."""
+        invocation = self.sandbox.inflight.get(request_id)
+        headers = exchange.headers
+        if (
+            invocation is None
+            or invocation.state is not State.DISPATCHED
+            or headers.get("lambda-runtime-invocation-id", invocation.invocation_id)
+            not in (invocation.invocation_id, "")
+            or "lambda-runtime-function-response-mode" in headers
+            or exchange.trailers
+        ):
+            return self.response(exchange, request_id)
+        body = exchange.body_if_complete()
+        if body is None:
+            return self.response(exchange, request_id)
+        invocation.state = State.RESPONDING
+        invocation.succeed(headers.get("content-type") or "application/json", body)
+        exchange.respond(202, JSON_BLOCK, documents.ACCEPTED)
+        return None
+
     async def response(self, exchange: Exchange, request_id: str) -> None:
         invocation = await self._claim(exchange, request_id, "InvocationResponse")
         if invocation is None:

@@ -98,7 +98,7 @@ class Instance:
     """One bootstrap process, its extensions, and its share of the Runtime API state."""
 
     def __init__(self, process: asyncio.subprocess.Process, extensions: Extensions, capture: LineCapture):
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         self.process = process
         self.extensions = extensions
         self.telemetry = extensions.telemetry
@@ -169,7 +169,7 @@ class Instance:
 
     def add_poll(self) -> asyncio.Future:
         """A future that the next submitted invocation resolves."""
-        poll = asyncio.get_running_loop().create_future()
+        poll = self.loop.create_future()
         self.polls.append(poll)
         return poll
 
@@ -577,7 +577,7 @@ class Sandbox:
         """Start the timeout now, or (during an on-demand init) at dispatch or when init overruns its limit."""
         if instance.initialized_at is None and not instance.suppressed_init:
             overrun_in = max(0.0, instance.spawned_at + self.config.init_timeout - time.monotonic())
-            invocation.timers.append(asyncio.get_running_loop().call_later(overrun_in, self._start_clock, invocation))
+            invocation.timers.append(invocation.done.get_loop().call_later(overrun_in, self._start_clock, invocation))
         else:
             self._start_clock(invocation)
 
@@ -587,7 +587,8 @@ class Sandbox:
             return
         invocation.clock_started_at = time.monotonic()
         invocation.deadline_ms = int(time.time() * 1000 + self.config.timeout * 1000)
-        invocation.timers.append(asyncio.get_running_loop().call_later(self.config.timeout, self._time_out, invocation))
+        loop = invocation.done.get_loop()  # (asyncio.get_running_loop() costs a getpid() on Python 3.11)
+        invocation.timers.append(loop.call_later(self.config.timeout, self._time_out, invocation))
 
     def _time_out(self, invocation: Invocation) -> None:
         if invocation.finished:

@@ -27,7 +27,7 @@ class Scheduler:
             self.waiting.append(invocation)
 
     def _start(self, invocation: Invocation) -> None:
-        task = asyncio.get_running_loop().create_task(self.run(invocation))
+        task = invocation.done.get_loop().create_task(self.run(invocation))
         self.running.add(task)
         task.add_done_callback(self._ended)
 
