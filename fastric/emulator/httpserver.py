@@ -84,8 +84,25 @@ def _http_date() -> str:
     return _date_cache[1]
 
 
+_NO_TRAILERS: dict[str, str] = {}  # shared, never written: a request's trailers replace it (`on_header`)
+_METHODS = {method.encode(): method for method in ("GET", "POST", "PUT", "HEAD", "DELETE", "PATCH", "OPTIONS")}
+
+
 class Exchange:
     """One request and its response."""
+
+    # What every exchange starts with, as class attributes (fewer stores per request); set per instance later.
+    trailers = _NO_TRAILERS
+    body_size = 0
+    over_limit = False
+    request_complete = False
+    responded = False
+    _on_data: Callable[[bytes], None] | None = None
+    _complete: asyncio.Future | None = None
+    _streaming = False
+    _continue_sent = False
+    _held_back = False  # reading paused: a body past the limit before the application read or streamed it
+    _header_list: list[tuple[str, str]] | None = None
 
     def __init__(
         self,
@@ -102,22 +119,21 @@ class Exchange:
         self.target = target
         self.path, _, self.query = target.partition("?")
         self.headers = headers  # lower-case names; repeated headers joined with ", "
-        self.header_list: list[tuple[str, str]] = []  # (lower-case name, value) in arrival order
+        self.raw_headers: list[tuple[bytes, bytes]] = []  # as received
         self.http_version = http_version
         self.keep_alive = keep_alive
-        self.trailers: dict[str, str] = {}
         self.body = bytearray()
-        self.body_size = 0
-        self.over_limit = False
-        self.request_complete = False
-        self.responded = False
         self._body_limit = body_limit
-        self._on_data: Callable[[bytes], None] | None = None
-        self._complete: asyncio.Future | None = None
-        self._streaming = False
-        self._continue_sent = False
-        self._held_back = False  # reading paused: a body past the limit before the application read or streamed it
         self._close_callbacks: list[Callable[[], None]] = []
+
+    @property
+    def header_list(self) -> list[tuple[str, str]]:
+        """(lower-case name, value) in arrival order (made when first asked for)."""
+        if self._header_list is None:
+            self._header_list = [
+                (name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in self.raw_headers
+            ]
+        return self._header_list
 
     # -- request side ----------------------------------------------------------------------
     def header(self, name: str, default: str | None = None) -> str | None:
@@ -366,12 +382,13 @@ class HTTPConnection(asyncio.Protocol):
         if self._current is None:
             self._raw_headers.append((name, value))
         else:  # a trailer, after the last chunk
+            if self._current.trailers is _NO_TRAILERS:
+                self._current.trailers = {}
             self._current.trailers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self._in_head, self._raw_head_bytes, self._head_size = False, 0, 0
         headers: dict[str, str] = {}
-        header_list = []
         names = _header_names
         for raw_name, raw_value in self._raw_headers:
             name = names.get(raw_name)
@@ -381,18 +398,18 @@ class HTTPConnection(asyncio.Protocol):
                     names[raw_name] = name
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-            header_list.append((name, value))
         parser = self._parser
+        method = parser.get_method()
         exchange = Exchange(
             self,
-            parser.get_method().decode("latin-1"),
+            _METHODS.get(method) or method.decode("latin-1"),
             self._url.decode("latin-1"),
             headers,
             parser.get_http_version(),
             parser.should_keep_alive(),
             self.body_limit,
         )
-        exchange.header_list = header_list
+        exchange.raw_headers = self._raw_headers
         self._current = exchange
         self._queue.append(exchange)
         if self._active is None:

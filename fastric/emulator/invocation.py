@@ -165,7 +165,7 @@ _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, variant RFC 4122
 
 def new_uuid() -> str:
     """A random (version 4) UUID in its string form, as `str(uuid.uuid4())`."""
-    h = "%032x" % (_bits(128) & _UUID4_MASK | _UUID4_SET)
+    h = (_bits(128) & _UUID4_MASK | _UUID4_SET).to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
