@@ -3,6 +3,7 @@
     python benchmarks/emulator.py                        # fastric emulate (and aws-lambda-rie if on PATH)
     python benchmarks/emulator.py --rie /path/to/aws-lambda-rie --invokes 5000 --repeats 7
     python benchmarks/emulator.py --emulator before=/tmp/fastric-main   # another tree's emulator, same run
+    python benchmarks/emulator.py --harness               # also through the harness fastric.testing drives
 
 Every emulator runs the same runtime behind it, `python -m fastric bench_handlers.noop` from this tree, with the
 task root `benchmarks/task`. One client (this process) sends `--invokes` sequential `POST
@@ -25,6 +26,7 @@ import os
 import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -43,6 +45,7 @@ EVENT = json.dumps({"source": "bench", "detail": {"id": 42, "items": ["a", "b", 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 EXPECTED_BODY = b"null"
 START_TIMEOUT = 30.0
+FRAME_HEAD = struct.Struct(">cI")
 
 
 class BenchmarkFailure(Exception):
@@ -67,12 +70,20 @@ def runtime_environment() -> dict[str, str]:
 
 
 class Target:
-    """An emulator to measure: a command line that serves the invoke endpoint on `port`."""
+    """An emulator to measure: a command line that serves the invoke endpoint on `port` (`fastric`, `rie`), or
+    the emulator as `fastric.testing` drives it (`harness`: `python -m fastric.emulator.harness`, its control
+    port's `POST /invoke`, answered in frames)."""
 
     def __init__(self, name: str, kind: str, where: str = ""):
         self.name, self.kind, self.where = name, kind, where
 
     def command(self, port: int) -> list[str]:
+        if self.kind == "harness":
+            tree = self.where or str(ROOT)
+            boot = (
+                f"import sys; sys.path.insert(0, {tree!r}); from fastric.emulator.harness import main; sys.exit(main())"
+            )
+            return [sys.executable, "-c", boot]
         if self.kind == "rie":
             return [self.where, "--runtime-interface-emulator-address", f"127.0.0.1:{port}", *runtime_command()]
         tree = self.where or str(ROOT)
@@ -97,15 +108,16 @@ class Target:
 
 
 class Connection:
-    """One keep-alive connection to the invoke endpoint, with a prebuilt request."""
+    """One keep-alive connection to the invoke endpoint (or the harness's control port), with a prebuilt request."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, path: str = INVOKE_PATH):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.request = (
-            f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(EVENT)}\r\n\r\n"
         ).encode() + EVENT
+        self.framed = path != INVOKE_PATH
         self.buffer = b""
 
     def invoke(self) -> bytes:
@@ -136,9 +148,20 @@ class Connection:
             buffer += chunk
         body = buffer[body_start : body_start + length]
         self.buffer = buffer[body_start + length :]
-        if not status_line.startswith("HTTP/1.1 200") or body != EXPECTED_BODY:
+        if not status_line.startswith("HTTP/1.1 200") or not self.expected(body):
             raise BenchmarkFailure(f"unexpected answer: {status_line!r} {body[:200]!r}")
         return body
+
+    def expected(self, body: bytes) -> bool:
+        if not self.framed:
+            return body == EXPECTED_BODY
+        # frames (fastric/emulator/recording.py): the handler's `null` as a D frame, then the R record
+        kind, size = FRAME_HEAD.unpack_from(body)
+        if kind != b"D" or body[5 : 5 + size] != EXPECTED_BODY:
+            return False
+        record_kind, record_size = FRAME_HEAD.unpack_from(body, 5 + size)
+        record = json.loads(body[10 + size : 10 + size + record_size])
+        return record_kind == b"R" and record["status_code"] == 200 and "REPORT RequestId" in record["logs"]
 
     def close(self) -> None:
         self.sock.close()
@@ -168,8 +191,38 @@ def tree_cpu_ns(pids: list[int]) -> int:
     return sum(max(0, procstat.cpu_ns(pid)) for pid in pids)
 
 
+def harness_spec() -> bytes:
+    """The harness's first line (as `fastric.testing.LocalFunction` sends it): the same runtime and task root."""
+    env = runtime_environment()
+    spec = {
+        "command": runtime_command(),
+        "handler": HANDLER,
+        "task_root": str(TASK_ROOT),
+        "env": {"PATH": env.get("PATH", os.defpath), "PYTHONPATH": env["PYTHONPATH"]},
+        "timeout": 30,
+        "memory": 128,
+    }
+    return json.dumps(spec).encode() + b"\n"
+
+
+def start_harness(process: subprocess.Popen, log_path: str) -> int:
+    """Send the spec, read the readiness line; the control port."""
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(harness_spec())
+    process.stdin.flush()
+    line = process.stdout.readline()
+    try:
+        ready = json.loads(line)
+    except ValueError:
+        ready = {}
+    if not ready.get("ready"):
+        raise BenchmarkFailure(f"the harness did not start: {line!r}\n{tail(log_path)}")
+    return int(ready["control_port"])
+
+
 def measure(target: Target, invokes: int, warmup: int) -> dict:
     port = free_port()
+    harness = target.kind == "harness"
     with tempfile.NamedTemporaryFile(prefix="emubench-", suffix=".log", delete=False) as log:
         log_path = log.name
     with open(log_path, "wb") as log_file:
@@ -177,14 +230,17 @@ def measure(target: Target, invokes: int, warmup: int) -> dict:
             target.command(port),
             cwd=str(TASK_ROOT),
             env=runtime_environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
+            stdin=subprocess.PIPE if harness else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if harness else log_file,
             stderr=log_file,
             start_new_session=True,
         )
     try:
-        wait_listening(port, process, log_path)
-        connection = Connection(port)
+        if harness:
+            connection = Connection(start_harness(process, log_path), "/invoke")
+        else:
+            wait_listening(port, process, log_path)
+            connection = Connection(port)
         for _ in range(warmup):
             connection.invoke()
         children = procstat.descendants(process.pid)
@@ -207,6 +263,9 @@ def measure(target: Target, invokes: int, warmup: int) -> dict:
     except BenchmarkFailure as failure:
         raise BenchmarkFailure(f"{target.name}: {failure}\n--- log ---\n{tail(log_path)}") from None
     finally:
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()  # the harness's signal to stop
         try:
             os.killpg(process.pid, 15)
         except ProcessLookupError:
@@ -246,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=DIR",
         help="also measure the emulator of the source tree DIR (repeatable)",
     )
+    parser.add_argument(
+        "--harness",
+        action="store_true",
+        help="also measure each fastric emulator as fastric.testing drives it (the harness's control port)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write every run's figures to PATH")
     args = parser.parse_args(argv)
 
@@ -255,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         if not name or not os.path.isdir(os.path.join(where, "fastric", "emulator")):
             parser.error(f"--emulator {spec}: expected NAME=DIR, DIR holding fastric/emulator/")
         targets.append(Target(name, "fastric", os.path.abspath(where)))
+    if args.harness:
+        targets += [Target(f"{target.name} harness", "harness", target.where) for target in list(targets)]
     rie, why_not = find_rie(args.rie)
     if rie is not None:
         targets.append(Target("rie", "rie", rie))
@@ -285,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|")
     for target in targets:
         versus = "(no RIE)"
-        if "rie" in runs and target.name != "rie":
+        if target.kind == "harness":
+            versus = "(control port)"
+        elif "rie" in runs and target.name != "rie":
             ratios = [
                 a["invokes_per_s"] / b["invokes_per_s"] for a, b in zip(runs[target.name], runs["rie"], strict=True)
             ]
