@@ -320,7 +320,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--emulator {spec}: expected NAME=DIR, DIR holding fastric/emulator/")
         targets.append(Target(name, "fastric", os.path.abspath(where)))
     if args.harness:
-        targets += [Target(f"{target.name} harness", "harness", target.where) for target in list(targets)]
+        targets += [
+            Target(f"{target.name} harness", "harness", target.where)
+            for target in list(targets)
+            if os.path.exists(os.path.join(target.where or str(ROOT), "fastric", "emulator", "harness.py"))
+        ]
     rie, why_not = find_rie(args.rie)
     if rie is not None:
         targets.append(Target("rie", "rie", rie))
