@@ -124,7 +124,7 @@ class Exchange:
         self.keep_alive = keep_alive
         self.body = bytearray()
         self._body_limit = body_limit
-        self._close_callbacks: list[Callable[[], None]] = []
+        self._close_callbacks: list[Callable[[], object]] = []
 
     @property
     def header_list(self) -> list[tuple[str, str]]:
@@ -217,7 +217,7 @@ class Exchange:
     def closed(self) -> bool:
         return self.conn.closed
 
-    def on_close(self, callback: Callable[[], None]) -> None:
+    def on_close(self, callback: Callable[[], object]) -> None:
         """Call `callback` if the connection is lost before this exchange is finished."""
         self._close_callbacks.append(callback)
 

@@ -93,6 +93,7 @@ class Invocation:
         self.done: asyncio.Future = (loop or asyncio.get_running_loop()).create_future()
         self._streaming = False
         self._streamed_bytes = 0
+        self._waiter: asyncio.Future | None = None  # the `wait` in progress
 
     @property
     def finished(self) -> bool:
@@ -153,7 +154,26 @@ class Invocation:
         self.finished_at = time.monotonic()
         if not self.done.done():
             self.done.set_result(None)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)  # at once: not through a callback of `done` (a turn of the loop)
         return True
+
+    async def wait(self, other: asyncio.Future) -> None:
+        """Until the invocation is finished or `other` is done (neither is cancelled)."""
+        if self.state is State.DONE or other.done():
+            return
+        waiter = self._waiter = self.done.get_loop().create_future()
+
+        def wake(_: asyncio.Future) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        other.add_done_callback(wake)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            other.remove_done_callback(wake)
 
 
 # Ids need to be unique, not unpredictable: random bits from a generator seeded once from os.urandom, without the

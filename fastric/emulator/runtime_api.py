@@ -99,14 +99,9 @@ class RuntimeAPI:
         if invocation is not None:
             self._hand_out(exchange, instance, invocation)
             return None
-        poll = instance.add_poll()
-        exchange.on_close(partial(_cancel, poll))
-        poll.add_done_callback(partial(self._polled, exchange, instance))
+        poll = instance.add_poll_callback(partial(self._hand_out, exchange, instance))
+        exchange.on_close(poll.cancel)
         return None
-
-    def _polled(self, exchange: Exchange, instance: Instance, poll: asyncio.Future) -> None:
-        if not poll.cancelled():
-            self._hand_out(exchange, instance, poll.result())
 
     def _hand_out(self, exchange: Exchange, instance: Instance, invocation: Invocation) -> None:
         if exchange.closed:  # the poller went away as it was served: give the invocation to the next one

@@ -80,6 +80,35 @@ async def first_of(one: asyncio.Future, other: asyncio.Future) -> None:
         other.remove_done_callback(wake)
 
 
+class Poll:
+    """A `/next` waiting for an invocation, answered by calling `hand_out` with it at once: as a future would be,
+    without the turn of the event loop its callbacks take."""
+
+    __slots__ = ("hand_out", "_done")
+
+    def __init__(self, hand_out: Callable[[Invocation], None]):
+        self.hand_out = hand_out
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def cancel(self) -> bool:
+        if self._done:
+            return False
+        self._done = True
+        return True
+
+    def set_result(self, invocation: Invocation) -> None:
+        self._done = True
+        try:
+            self.hand_out(invocation)
+        except Exception as error:  # as an error in a future's callback: logged, the submitter goes on
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "error answering a /next poll", "exception": error}
+            )
+
+
 class Failure:
     """A platform failure to report to an invocation (502 and an error document)."""
 
@@ -111,7 +140,7 @@ class Instance:
         self.lifecycle = Lifecycle()  # its phase: see lifecycle.py
         self.returncode: int | None = None
         self.exited: asyncio.Future = loop.create_future()
-        self.polls: deque[asyncio.Future] = deque()
+        self.polls: deque[asyncio.Future | Poll] = deque()  # `/next` calls waiting, oldest first
         self.queued: deque[Invocation] = deque()
         self.inflight: dict[str, Invocation] = {}
         self.init_reported = False
@@ -170,6 +199,12 @@ class Instance:
     def add_poll(self) -> asyncio.Future:
         """A future that the next submitted invocation resolves."""
         poll = self.loop.create_future()
+        self.polls.append(poll)
+        return poll
+
+    def add_poll_callback(self, hand_out: Callable[[Invocation], None]) -> Poll:
+        """A poll that the next submitted invocation is handed to, by a call of `hand_out`."""
+        poll = Poll(hand_out)
         self.polls.append(poll)
         return poll
 
@@ -494,7 +529,7 @@ class Sandbox:
                 invocation.instance = instance
                 self._start_clock_for(invocation, instance)
                 instance.submit(invocation)
-                await first_of(invocation.done, instance.exited)
+                await invocation.wait(instance.exited)
         finally:
             for timer in invocation.timers:
                 timer.cancel()
