@@ -70,6 +70,21 @@ def _status_head(status: int) -> bytes:
     return head
 
 
+def _decode_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header fields by lower-case name; repeated ones joined with ", " (names learnt for `_header_names`)."""
+    headers: dict[str, str] = {}
+    names = _header_names
+    for raw_name, raw_value in raw_headers:
+        name = names.get(raw_name)
+        if name is None:
+            name = raw_name.decode("latin-1").lower()
+            if len(names) < HEADER_NAMES_KEPT:
+                names[raw_name] = name
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
 def encode_headers(headers: Headers) -> bytes:
     """Header fields as they go on the wire, for `Exchange.respond` (a block built once can be sent many times)."""
     return "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1")
@@ -237,7 +252,12 @@ class Exchange:
         )
         if self.method == "HEAD":  # headers only, Content-Length as for GET (RFC 9110 §9.3.2)
             body = b""
-        self.conn.write_joined(head, body)
+        conn = self.conn
+        if len(body) < 65536:  # one buffer, one system call
+            if not conn.closed and conn.transport is not None:
+                conn.transport.write(head + body)
+        else:
+            conn.write_joined(head, body)
         self._done(close)
 
     def start_stream(self, status: int, headers: Headers = (), trailer_names: Iterable[str] = ()) -> None:
@@ -388,16 +408,13 @@ class HTTPConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head, self._raw_head_bytes, self._head_size = False, 0, 0
-        headers: dict[str, str] = {}
-        names = _header_names
-        for raw_name, raw_value in self._raw_headers:
-            name = names.get(raw_name)
-            if name is None:
-                name = raw_name.decode("latin-1").lower()
-                if len(names) < HEADER_NAMES_KEPT:
-                    names[raw_name] = name
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        raw_headers = self._raw_headers
+        try:  # the usual head: every name seen before (no decoding), none repeated
+            headers = {_header_names[name]: value.decode("latin-1") for name, value in raw_headers}
+        except KeyError:
+            headers = {}
+        if len(headers) != len(raw_headers):
+            headers = _decode_headers(raw_headers)
         parser = self._parser
         method = parser.get_method()
         exchange = Exchange(
@@ -466,8 +483,13 @@ class HTTPConnection(asyncio.Protocol):
     def exchange_done(self, exchange: Exchange, close: bool) -> None:
         if close:
             self._close()
-        elif exchange.request_complete:
-            self._advance(exchange)
+        elif exchange.request_complete and self._active is exchange:
+            self._queue.popleft()
+            self._active = None
+            if self._reading_paused:
+                self.resume_reading()
+            if self._queue:
+                self._activate_next()
 
     def _advance(self, exchange: Exchange) -> None:
         if self._active is exchange:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, TextIO
 
@@ -182,13 +183,29 @@ class MemoryProbe:
 
     def peak_kb(self) -> int:
         """Sum of VmHWM over the process and its live descendants; 0 if unknown (the process is gone)."""
+        pid = self.pid
+        status = self._read(self._status, pid, f"/proc/{pid}/status")
+        if status is None:  # gone, and its descendants are no longer its own
+            self.close()
+            return 0
+        found = _HWM_AND_THREADS.search(status)
+        if found is not None and found[2] == b"1" and len(self._status) == 1:  # one thread, no child known
+            children = self._read(self._children, pid, f"/proc/{pid}/task/{pid}/children")
+            if children is not None and not children.strip():  # still none: the usual runtime, one process
+                return int(found[1])
+        return self._tree_kb(status)
+
+    def _tree_kb(self, root_status: bytes) -> int:
         total, pending, seen = 0, [self.pid], set()
         while pending:
             current = pending.pop()
             if current in seen:
                 continue
             seen.add(current)
-            status = self._read(self._status, current, f"/proc/{current}/status")
+            if current == self.pid:
+                status: bytes | None = root_status
+            else:
+                status = self._read(self._status, current, f"/proc/{current}/status")
             if status is None:
                 continue
             total += _field_kb(status, b"VmHWM:")
@@ -231,6 +248,9 @@ class MemoryProbe:
     def close(self) -> None:
         for pid in list(self._status) + list(self._children):
             self._drop(pid)
+
+
+_HWM_AND_THREADS = re.compile(rb"VmHWM:\s*(\d+).*?Threads:\s*(\d+)", re.DOTALL)
 
 
 def _field_kb(status: bytes, key: bytes) -> int:
