@@ -1,12 +1,15 @@
 """A small HTTP/1.1 server on asyncio + httptools, streaming in both directions.
 
 Each request is an `Exchange`. Exchanges on one connection are handled strictly in order (a pipelined
-request waits until the previous response is finished). The application is an `async def app(exchange)`
-started when the exchange becomes active, which is as soon as its head is parsed, so a handler can
-consume a request body while it is still arriving (`Exchange.stream_body`) or wait for all of it
-(`Exchange.read_body`). Bodies are buffered up to a limit; past it the bytes are counted and dropped and
-`Exchange.over_limit` is set, so an oversized request is drained and answered without closing the
-connection. Responses are written whole (`respond`) or chunked with trailers (`start_stream`).
+request waits until the previous response is finished). The application, `app(exchange)`, is called when
+the exchange becomes active: as soon as its head is parsed (and the rest of the data at hand with it). It
+answers at once or arranges to answer later by itself (it returns None: no task for the usual request, whose
+body `Exchange.body_if_complete` gives), or returns a coroutine, run as a task, that can consume a request
+body while it is still arriving (`Exchange.stream_body`) or wait for all of it (`Exchange.read_body`). An
+application that fails gets a 500 answer (if nothing was sent yet) and its error logged. Bodies are buffered
+up to a limit; past it the bytes are counted and dropped and `Exchange.over_limit` is set, so an oversized
+request is drained and answered without closing the connection. Responses are written whole (`respond`) or
+chunked with trailers (`start_stream`).
 
 A request head (request line and header fields, or trailers) is bounded at MAX_HEAD bytes, as the RIE bounds
 it: past that, the request is answered `431 Request Header Fields Too Large` and the connection is closed
