@@ -85,7 +85,14 @@ class Target:
             )
             return [sys.executable, "-c", boot]
         if self.kind == "rie":
-            return [self.where, "--runtime-interface-emulator-address", f"127.0.0.1:{port}", *runtime_command()]
+            return [
+                self.where,
+                "--runtime-interface-emulator-address",
+                f"127.0.0.1:{port}",
+                "--runtime-api-address",  # not the default 127.0.0.1:9001, which something else may hold
+                f"127.0.0.1:{free_port()}",
+                *runtime_command(),
+            ]
         tree = self.where or str(ROOT)
         boot = (
             f"import sys; sys.path.insert(0, {tree!r}); from fastric.emulator.cli import emulate_main; "
