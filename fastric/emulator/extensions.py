@@ -344,6 +344,8 @@ class Extensions:
 
     def release_invoke(self, request_id: str, deadline_ms: int, function_arn: str, trace_id: str) -> None:
         """Send the INVOKE event of an invocation the runtime just received."""
+        if not self.by_id:  # no extension at all (every invocation passes here)
+            return
         subscribers = [e for e in self.registered if INVOKE in e.events and not e.gone]
         if not subscribers:
             return

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 import orjson
 
@@ -40,11 +42,11 @@ def local_apis(sandbox: Sandbox) -> App:
     """The app for the address the bootstrap and extensions call: Runtime, Extensions and Telemetry APIs."""
     runtime, extensions = RuntimeAPI(sandbox), ExtensionsAPI(sandbox)
 
-    async def route(exchange: Exchange) -> None:
+    def route(exchange: Exchange) -> Coroutine[Any, Any, None] | None:
         path = exchange.path
         if path.startswith(EXTENSION_PREFIX) or path.rstrip("/") in SUBSCRIPTION_PATHS:
-            return await extensions(exchange)
-        return await runtime(exchange)
+            return extensions(exchange)
+        return runtime(exchange)
 
     return route
 

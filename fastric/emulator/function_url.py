@@ -25,7 +25,7 @@ import binascii
 import hashlib
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -33,7 +33,7 @@ import orjson
 
 from . import documents
 from .config import FunctionConfig
-from .httpserver import Exchange
+from .httpserver import App, Exchange
 from .invocation import Invocation, ResponseSink
 from .report import PlatformLog
 from .scheduler import Scheduler
@@ -346,11 +346,11 @@ class FunctionURLRouter:
     """The emulator's endpoints (paths under a dated API version, `/2015-03-31/…`) to `api`, every other path to
     `function_url`."""
 
-    def __init__(self, api: Callable[[Exchange], Awaitable[None]], function_url: FunctionURL):
+    def __init__(self, api: App, function_url: FunctionURL):
         self.api = api
         self.function_url = function_url
 
-    async def __call__(self, exchange: Exchange) -> None:
+    def __call__(self, exchange: Exchange) -> Coroutine[Any, Any, None] | None:
         if EMULATOR_PATH.match(exchange.path):
-            return await self.api(exchange)
-        return await self.function_url(exchange)
+            return self.api(exchange)
+        return self.function_url(exchange)

@@ -24,6 +24,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
@@ -72,7 +73,17 @@ class Control:
         self.emulator = emulator
         self.log = log
 
-    async def __call__(self, exchange: Exchange) -> None:
+    def __call__(self, exchange: Exchange) -> Coroutine[Any, Any, None] | None:
+        """An invoke whose body is all in (the usual request) is taken at once; any other request by the coroutine
+        returned."""
+        if exchange.method == "POST" and exchange.path in ("/invoke", "/stream"):
+            body = exchange.body_if_complete()
+            if body is not None:
+                self._invoke(exchange, body)
+                return None
+        return self._handle(exchange)
+
+    async def _handle(self, exchange: Exchange) -> None:
         body = await exchange.read_body()
         if exchange.method != "POST":
             return exchange.respond(405, [("Allow", "POST")])
@@ -84,6 +95,9 @@ class Control:
             return exchange.respond(404)
         if exchange.over_limit:
             return exchange.respond(413, [("Content-Type", "application/json")], documents.PAYLOAD_TOO_LARGE)
+        self._invoke(exchange, body)
+
+    def _invoke(self, exchange: Exchange, body: bytes) -> None:
         try:
             event = _event(body)
             client_context = compact_client_context(exchange.header("x-amz-client-context"))
@@ -91,7 +105,7 @@ class Control:
             headers, document = documents.service_error(refusal.error_type, refusal.message)
             return exchange.respond(400, headers, document)
         sink = RecordSink(exchange, self.log, live=exchange.path == "/stream")
-        invocation = Invocation(event, sink, client_context=client_context)
+        invocation = Invocation(event, sink, client_context=client_context, loop=exchange.loop)
         invocation.tail = sink.tail
         exchange.on_close(invocation.abandon)
         self.emulator.submit(invocation)

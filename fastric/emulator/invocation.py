@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import random
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -65,9 +65,11 @@ class Invocation:
         client_context: str | None = None,
         cognito_identity: str | None = None,
         tenant_id: str | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ):
-        self.request_id = str(uuid.uuid4())
-        self.invocation_id = str(uuid.uuid4())
+        """`loop`: the running loop, if the caller has it at hand."""
+        self.request_id = new_uuid()
+        self.invocation_id = new_uuid()
         self.event = event
         self.sink = sink
         sink.request_id = self.request_id
@@ -88,9 +90,10 @@ class Invocation:
         self.function_error = False
         self.instance: Any = None  # the sandbox instance it was handed to
         self.tail: Any = None  # a LogTail when the invoker asked for the log (X-Amz-Log-Type: Tail)
-        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future = (loop or asyncio.get_running_loop()).create_future()
         self._streaming = False
         self._streamed_bytes = 0
+        self._waiter: asyncio.Future | None = None  # the `wait` in progress
 
     @property
     def finished(self) -> bool:
@@ -151,13 +154,44 @@ class Invocation:
         self.finished_at = time.monotonic()
         if not self.done.done():
             self.done.set_result(None)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)  # at once: not through a callback of `done` (a turn of the loop)
         return True
+
+    async def wait(self, other: asyncio.Future) -> None:
+        """Until the invocation is finished or `other` is done (neither is cancelled)."""
+        if self.state is State.DONE or other.done():
+            return
+        waiter = self._waiter = self.done.get_loop().create_future()
+
+        def wake(_: asyncio.Future) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        other.add_done_callback(wake)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            other.remove_done_callback(wake)
+
+
+# Ids need to be unique, not unpredictable: random bits from a generator seeded once from os.urandom, without the
+# system call and the `uuid.UUID` object of each `uuid.uuid4()`.
+_bits = random.Random().getrandbits
+_UUID4_MASK = ((1 << 128) - 1) & ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits cleared
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, variant RFC 4122
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID in its string form, as `str(uuid.uuid4())`."""
+    h = (_bits(128) & _UUID4_MASK | _UUID4_SET).to_bytes(16, "big").hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def new_trace_id() -> str:
     """An X-Ray trace header like the one Lambda sends when the caller sent none."""
-    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
-    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+    return f"Root=1-{int(time.time()):08x}-{_bits(96):024x};Parent={_bits(64):016x};Sampled=0"
 
 
 class HTTPSink(ResponseSink):

@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Coroutine
+from typing import Any
 
 import orjson
 
@@ -31,6 +33,7 @@ from .tail import TailSink
 
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/[^/]+/invocations")
 STREAM_INVOKE_PATH = re.compile(r"/2021-11-15/functions/[^/]+/response-streaming-invocations")
+RIE_INVOKE_PATH = "/2015-03-31/functions/function/invocations"  # the RIE's, what most invokers send
 JSON = [("Content-Type", "application/json")]
 
 
@@ -49,9 +52,20 @@ class InvokeAPI:
     def __init__(self, scheduler: Scheduler):
         self.scheduler = scheduler
 
-    async def __call__(self, exchange: Exchange) -> None:
-        streaming = STREAM_INVOKE_PATH.fullmatch(exchange.path) is not None
-        if not streaming and not INVOKE_PATH.fullmatch(exchange.path):
+    def __call__(self, exchange: Exchange) -> Coroutine[Any, Any, None] | None:
+        """An `Invoke` of the RIE's path whose body is all in (the usual request) is taken at once; any other
+        request by the coroutine returned."""
+        if exchange.path == RIE_INVOKE_PATH and exchange.method == "POST":
+            body = exchange.body_if_complete()
+            if body is not None:
+                self._invoke(exchange, body, streaming=False)
+                return None
+        return self._handle(exchange)
+
+    async def _handle(self, exchange: Exchange) -> None:
+        path = exchange.path
+        streaming = path != RIE_INVOKE_PATH and STREAM_INVOKE_PATH.fullmatch(path) is not None
+        if not streaming and path != RIE_INVOKE_PATH and not INVOKE_PATH.fullmatch(path):
             await exchange.read_body()
             return _refuse(
                 exchange,
@@ -68,13 +82,20 @@ class InvokeAPI:
             return exchange.respond(405, JSON + [("Allow", "POST")], documents.METHOD_NOT_ALLOWED)
         if _declared_length(exchange) > documents.MAX_PAYLOAD and exchange.expects_continue:
             return exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE, close=True)
-        body = await exchange.read_body()
+        body = exchange.body_if_complete()  # all of it is in (the usual case): no need to wait
+        if body is None:
+            body = await exchange.read_body()
         if exchange.over_limit:
             return exchange.respond(413, JSON, documents.PAYLOAD_TOO_LARGE)
-        invocation_type = (exchange.header("x-amz-invocation-type") or "RequestResponse").lower()
+        self._invoke(exchange, body, streaming)
+
+    def _invoke(self, exchange: Exchange, body: bytes, streaming: bool) -> None:
+        """A whole invoke request within the limits: refuse it, or hand its invocation to the scheduler."""
+        headers = exchange.headers
+        invocation_type = (headers.get("x-amz-invocation-type") or "RequestResponse").lower()
         try:
             _check_event(body)
-            client_context = compact_client_context(exchange.header("x-amz-client-context"))
+            client_context = compact_client_context(headers.get("x-amz-client-context"))
             if streaming and invocation_type == "event":
                 raise Refused(
                     "InvalidParameterValueException", "InvokeWithResponseStream does not take InvocationType Event"
@@ -88,17 +109,18 @@ class InvokeAPI:
             sink = ResponseSink()
         elif streaming:
             sink = EventStreamSink(exchange)
-        elif (exchange.header("x-amz-log-type") or "").lower() == "tail":
+        elif (headers.get("x-amz-log-type") or "").lower() == "tail":
             sink = TailSink(exchange)
         else:
             sink = HTTPSink(exchange)
         invocation = Invocation(
             body if body.strip() else b"{}",
             sink,
-            trace_id=exchange.header("x-amzn-trace-id"),
+            trace_id=headers.get("x-amzn-trace-id"),
             client_context=client_context,
-            cognito_identity=exchange.header("x-amz-cognito-identity"),
-            tenant_id=exchange.header("x-amz-tenant-id"),
+            cognito_identity=headers.get("x-amz-cognito-identity"),
+            tenant_id=headers.get("x-amz-tenant-id"),
+            loop=exchange.loop,
         )
         if isinstance(sink, TailSink):
             invocation.tail = sink.tail

@@ -46,7 +46,7 @@ class RecordingLog(PlatformLog):
         super().__init__(*args, **kwargs)
         self.reports: dict[str, dict[str, Any]] = {}
 
-    def report(
+    def report_line(
         self,
         request_id: str,
         duration_ms: float,
@@ -64,7 +64,7 @@ class RecordingLog(PlatformLog):
             "init_duration_ms": None if init_duration_ms is None else round(init_duration_ms, 2),
             "import_profile": None,
         }
-        return super().report(
+        return super().report_line(
             request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, TextIO
 
@@ -43,6 +44,21 @@ class PlatformLog:
     def end(self, request_id: str) -> str:
         return self._write(f"END RequestId: {request_id}")
 
+    def report_line(
+        self,
+        request_id: str,
+        duration_ms: float,
+        memory_mb: int,
+        max_memory_used_mb: int,
+        init_duration_ms: float | None = None,
+        status: str | None = None,
+        error_type: str | None = None,
+    ) -> str:
+        """The REPORT line, not written (a subclass may keep its numbers)."""
+        return format_report(
+            request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type
+        )
+
     def report(
         self,
         request_id: str,
@@ -54,8 +70,28 @@ class PlatformLog:
         error_type: str | None = None,
     ) -> str:
         return self._write(
-            format_report(request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type)
+            self.report_line(
+                request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type
+            )
         )
+
+    def end_report(
+        self,
+        request_id: str,
+        duration_ms: float,
+        memory_mb: int,
+        max_memory_used_mb: int,
+        init_duration_ms: float | None = None,
+        status: str | None = None,
+        error_type: str | None = None,
+    ) -> tuple[str, str]:
+        """Write the END and REPORT lines, in one write; return both (for the invocation's log tail)."""
+        end = f"END RequestId: {request_id}"
+        report = self.report_line(
+            request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type
+        )
+        self._write(f"{end}\n{report}")
+        return end, report
 
     def import_profile(self, request_id: str, profile: ImportProfile) -> None:
         """`--import-profile`: where the init's import time went, after the REPORT line with Init Duration."""
@@ -128,6 +164,105 @@ def peak_rss_kb(pid: int) -> int:
         total += _read_hwm_kb(current)
         pending.extend(_children(current))
     return total
+
+
+class MemoryProbe:
+    """`peak_rss_kb` of one process tree, read again for every REPORT line at a few syscalls a process.
+
+    The `/proc/<pid>/status` of each process of the tree is opened once and read again with `pread` (the kernel
+    writes it anew at offset 0); its `Threads:` field says whether the main thread's `children` file (kept open
+    too) lists every child, else each thread's is read as `peak_rss_kb` does. A descriptor names the process it
+    was opened for, so a reused pid is never read through an old one: a read that fails drops it and, for a pid
+    still listed, opens the pid afresh once.
+    """
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self._status: dict[int, int] = {}  # pid -> fd of /proc/<pid>/status
+        self._children: dict[int, int] = {}  # pid -> fd of /proc/<pid>/task/<pid>/children
+
+    def peak_kb(self) -> int:
+        """Sum of VmHWM over the process and its live descendants; 0 if unknown (the process is gone)."""
+        pid = self.pid
+        status = self._read(self._status, pid, f"/proc/{pid}/status")
+        if status is None:  # gone, and its descendants are no longer its own
+            self.close()
+            return 0
+        found = _HWM_AND_THREADS.search(status)
+        if found is not None and found[2] == b"1" and len(self._status) == 1:  # one thread, no child known
+            children = self._read(self._children, pid, f"/proc/{pid}/task/{pid}/children")
+            if children is not None and not children.strip():  # still none: the usual runtime, one process
+                return int(found[1])
+        return self._tree_kb(status)
+
+    def _tree_kb(self, root_status: bytes) -> int:
+        total, pending, seen = 0, [self.pid], set()
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            if current == self.pid:
+                status: bytes | None = root_status
+            else:
+                status = self._read(self._status, current, f"/proc/{current}/status")
+            if status is None:
+                continue
+            total += _field_kb(status, b"VmHWM:")
+            if _field_kb(status, b"Threads:") == 1:
+                children = self._read(self._children, current, f"/proc/{current}/task/{current}/children")
+                if children:
+                    try:
+                        pending.extend(map(int, children.split()))
+                    except ValueError:
+                        pass
+            else:
+                pending.extend(_children(current))
+        for gone in [pid for pid in self._status if pid not in seen]:
+            self._drop(gone)
+        return total
+
+    def _read(self, fds: dict[int, int], pid: int, path: str) -> bytes | None:
+        fd = fds.get(pid)
+        if fd is not None:
+            try:
+                return os.pread(fd, 16384, 0)
+            except OSError:
+                self._drop(pid)
+        try:
+            fd = fds[pid] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            return os.pread(fd, 16384, 0)
+        except OSError:
+            self._drop(pid)
+            return None
+
+    def _drop(self, pid: int) -> None:
+        for fds in (self._status, self._children):
+            fd = fds.pop(pid, None)
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        for pid in list(self._status) + list(self._children):
+            self._drop(pid)
+
+
+_HWM_AND_THREADS = re.compile(rb"VmHWM:\s*(\d+).*?Threads:\s*(\d+)", re.DOTALL)
+
+
+def _field_kb(status: bytes, key: bytes) -> int:
+    """The number after `key` in a /proc status text (VmHWM's kB, Threads' count); 0 if it has none."""
+    start = status.find(key)
+    if start < 0:
+        return 0
+    end = status.find(b"\n", start)
+    try:
+        return int(status[start + len(key) : end if end >= 0 else None].split()[0])
+    except (ValueError, IndexError):
+        return 0
 
 
 def kb_to_mb(kilobytes: int) -> int:

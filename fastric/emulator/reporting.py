@@ -76,19 +76,18 @@ class Reporter:
             instance.init_reported = True
             init_ms = (instance.initialized_at - instance.spawned_at) * 1000
         memory = instance.measure_memory() if instance is not None else 0
-        self.tail(invocation, self.log.end(request_id))
-        self.tail(
-            invocation,
-            self.log.report(
-                request_id,
-                duration_ms,
-                self.config.memory_mb,
-                memory,
-                init_ms,
-                invocation.report_status,
-                invocation.report_error_type,
-            ),
+        end, report = self.log.end_report(
+            request_id,
+            duration_ms,
+            self.config.memory_mb,
+            memory,
+            init_ms,
+            invocation.report_status,
+            invocation.report_error_type,
         )
+        if invocation.tail is not None:
+            invocation.tail.add(end)
+            invocation.tail.add(report)
         if init_ms is not None and instance is not None and instance.import_times is not None:
             profile = instance.import_times.profile(self.config.command, self.config.handler, init_ms)
             self.log.import_profile(request_id, profile)

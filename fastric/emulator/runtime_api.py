@@ -17,18 +17,26 @@ A `Lambda-Runtime-Invocation-Id` echoed on a post must match the one sent on `/n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any
 
 import orjson
 
 from . import documents
-from .httpserver import Exchange
+from .httpserver import Exchange, encode_headers
 from .invocation import Invocation, State
-from .sandbox import Sandbox
+from .sandbox import Instance, Sandbox
 
 PREFIX = "/2018-06-01/runtime/"
 WORKER_EXIT = "Runtime.ExitError"  # the error type a multi-concurrency runtime's parent posts for a dead worker
 JSON = [("Content-Type", "application/json")]
+JSON_BLOCK = encode_headers(JSON)
+NEXT_ROUTE = "invocation/next"
+NEXT_FIELDS = (  # a `/next` answer's fields, for the request id, deadline, ARN field, trace id and invocation id
+    b"Content-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: %s\r\nLambda-Runtime-Deadline-Ms: %d\r\n"
+    b"%sLambda-Runtime-Trace-Id: %s\r\nLambda-Runtime-Invocation-Id: %s\r\n"
+)
 INVALID_INVOCATION_ID = documents.error_document("InvalidInvocationID", "Invalid invocation ID")
 RUNTIME_UNAVAILABLE = documents.error_document(
     "Runtime.Unavailable", "Container error. Non-recoverable state. Runtime should exit promptly."
@@ -40,28 +48,68 @@ class RuntimeAPI:
 
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
+        self._arn_block = b""  # the ARN's field, encoded once (for the ARN it was built from)
+        self._arn = ""
 
-    async def __call__(self, exchange: Exchange) -> None:
+    def _next_headers(self, invocation: Invocation) -> bytes:
+        """The header fields of a `/next` answer, encoded (see `next_headers`)."""
+        arn = self.sandbox.config.function_arn
+        if arn != self._arn:
+            self._arn, self._arn_block = arn, encode_headers([("Lambda-Runtime-Invoked-Function-Arn", arn)])
+        if invocation.client_context or invocation.cognito_identity or invocation.tenant_id:
+            return encode_headers(next_headers(invocation, arn))
+        return NEXT_FIELDS % (
+            invocation.request_id.encode("latin-1"),
+            invocation.deadline_ms,
+            self._arn_block,
+            invocation.trace_id.encode("latin-1"),
+            invocation.invocation_id.encode("latin-1"),
+        )
+
+    def __call__(self, exchange: Exchange) -> Coroutine[Any, Any, None] | None:
+        """The coroutine that answers the request (this routing runs at once, not as a step of it)."""
         path = exchange.path
         if not path.startswith(PREFIX):
-            return await refuse(exchange, 404, documents.NOT_FOUND)
+            return refuse(exchange, 404, documents.NOT_FOUND)
         route = path[len(PREFIX) :]
-        if route == "invocation/next":
+        if route == NEXT_ROUTE:
             if exchange.method != "GET":
-                return await refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
-            return await self.next(exchange)
+                return refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
+            return self._next_now(exchange)
         if exchange.method != "POST" and (route == "init/error" or route.startswith("invocation/")):
-            return await refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
+            return refuse(exchange, 405, documents.METHOD_NOT_ALLOWED)
         if route == "init/error":
-            return await self.init_error(exchange)
+            return self.init_error(exchange)
         parts = route.split("/")
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "response":
-            return await self.response(exchange, parts[1])
+            return self._response_now(exchange, parts[1])
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] == "error":
-            return await self.error(exchange, parts[1])
-        return await refuse(exchange, 404, documents.NOT_FOUND)
+            return self.error(exchange, parts[1])
+        return refuse(exchange, 404, documents.NOT_FOUND)
 
     # -- /next -----------------------------------------------------------------------------
+    def _next_now(self, exchange: Exchange) -> Coroutine[Any, Any, None] | None:
+        """`/next` of an initialized runtime (the usual case), without a task: answered at once, or when its poll
+        is resolved; any other (init, refusal) by the coroutine returned (`next`)."""
+        instance = self.sandbox.current
+        if instance is None or instance.initialized_at is None or instance.refuses_next:
+            return self.next(exchange)
+        instance.polled()
+        invocation = instance.take_queued()
+        if invocation is not None:
+            self._hand_out(exchange, instance, invocation)
+            return None
+        poll = instance.add_poll_callback(partial(self._hand_out, exchange, instance))
+        exchange.on_close(poll.cancel)
+        return None
+
+    def _hand_out(self, exchange: Exchange, instance: Instance, invocation: Invocation) -> None:
+        if exchange.closed:  # the poller went away as it was served: give the invocation to the next one
+            instance.requeue(invocation)
+            return
+        self.sandbox.dispatched(instance, invocation)
+        exchange.respond(200, self._next_headers(invocation), invocation.event)
+
     async def next(self, exchange: Exchange) -> None:
         sandbox = self.sandbox
         instance = sandbox.current
@@ -86,13 +134,31 @@ class RuntimeAPI:
                 invocation = await poll
             except asyncio.CancelledError:
                 return
-        if exchange.closed:  # the poller went away as it was served: give the invocation to the next one
-            instance.requeue(invocation)
-            return
-        sandbox.dispatched(instance, invocation)
-        exchange.respond(200, _next_headers(invocation, sandbox.config.function_arn), invocation.event)
+        self._hand_out(exchange, instance, invocation)
 
     # -- /response -------------------------------------------------------------------------
+    def _response_now(self, exchange: Exchange, request_id: str) -> Coroutine[Any, Any, None] | None:
+        """A whole buffered response to the invocation in flight (the usual case), taken at once; any other post
+        by the coroutine returned (`response`)."""
+        invocation = self.sandbox.inflight.get(request_id)
+        headers = exchange.headers
+        if (
+            invocation is None
+            or invocation.state is not State.DISPATCHED
+            or headers.get("lambda-runtime-invocation-id", invocation.invocation_id)
+            not in (invocation.invocation_id, "")
+            or "lambda-runtime-function-response-mode" in headers
+            or exchange.trailers
+        ):
+            return self.response(exchange, request_id)
+        body = exchange.body_if_complete()
+        if body is None:
+            return self.response(exchange, request_id)
+        invocation.state = State.RESPONDING
+        invocation.succeed(headers.get("content-type") or "application/json", body)
+        exchange.respond(202, JSON_BLOCK, documents.ACCEPTED)
+        return None
+
     async def response(self, exchange: Exchange, request_id: str) -> None:
         invocation = await self._claim(exchange, request_id, "InvocationResponse")
         if invocation is None:
@@ -104,15 +170,17 @@ class RuntimeAPI:
             return exchange.respond(400, JSON, documents.INVALID_RESPONSE_MODE)
         if mode == "streaming":
             return await self._relay_stream(exchange, invocation)
-        body = await _read_limited_body(exchange, invocation)
+        body = exchange.body_if_complete()  # all of it is in (the usual case): no need to wait
+        if body is None:
+            body = await _read_limited_body(exchange, invocation)
         if body is None:
             return
-        error = _trailer_error(exchange)
+        error = _trailer_error(exchange) if exchange.trailers else None
         if error is not None:
             invocation.fail(error[1], error_type=error[0])
         else:
-            invocation.succeed(exchange.header("content-type") or "application/json", body)
-        exchange.respond(202, JSON, documents.ACCEPTED)
+            invocation.succeed(exchange.headers.get("content-type") or "application/json", body)
+        exchange.respond(202, JSON_BLOCK, documents.ACCEPTED)
 
     async def _relay_stream(self, exchange: Exchange, invocation: Invocation) -> None:
         content_type = exchange.header("content-type") or "application/octet-stream"
@@ -171,6 +239,15 @@ class RuntimeAPI:
     # -- shared ----------------------------------------------------------------------------
     async def _claim(self, exchange: Exchange, request_id: str, target: str) -> Invocation | None:
         """The dispatched invocation this post answers, marked as being answered; else refuse the post."""
+        invocation = self.sandbox.inflight.get(request_id)
+        if (
+            invocation is not None
+            and invocation.state is State.DISPATCHED
+            and exchange.headers.get("lambda-runtime-invocation-id", invocation.invocation_id)
+            in (invocation.invocation_id, "")
+        ):
+            invocation.state = State.RESPONDING  # the usual case, decided without a step of its own
+            return invocation
         invocation, seen = self.sandbox.lookup(request_id)
         if invocation is None and not seen:
             await refuse(exchange, 400, documents.INVALID_REQUEST_ID)
@@ -186,7 +263,7 @@ class RuntimeAPI:
         return invocation
 
 
-def _next_headers(invocation: Invocation, function_arn: str) -> list[tuple[str, str]]:
+def next_headers(invocation: Invocation, function_arn: str) -> list[tuple[str, str]]:
     headers = [
         ("Content-Type", "application/json"),
         ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),

@@ -48,7 +48,7 @@ from .importprofile import ImportTimes
 from .invocation import Invocation, State
 from .lifecycle import Lifecycle, Phase
 from .logcapture import LineCapture
-from .report import PlatformLog, kb_to_mb, peak_rss_kb
+from .report import MemoryProbe, PlatformLog, kb_to_mb
 from .reporting import Reporter
 
 FINISHED_IDS_KEPT = 4096
@@ -58,6 +58,55 @@ RUNTIME_SHUTDOWN_INTERNAL = 0.5  # the runtime's share with an internal extensio
 RUNTIME_SHUTDOWN_EXTERNAL = 0.3  # the runtime's share with external extensions only
 KILL_WAIT = 5.0  # seconds to wait for a killed process to be reaped
 LOG_DRAIN = 0.5  # seconds to wait for an exited process's last output
+
+
+async def first_of(one: asyncio.Future, other: asyncio.Future) -> None:
+    """Until either future is done (neither is cancelled): `asyncio.wait(..., FIRST_COMPLETED)` without its
+    set, task wrapping and result sets."""
+    if one.done() or other.done():
+        return
+    waiter = one.get_loop().create_future()
+
+    def wake(_: asyncio.Future) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    one.add_done_callback(wake)
+    other.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        one.remove_done_callback(wake)
+        other.remove_done_callback(wake)
+
+
+class Poll:
+    """A `/next` waiting for an invocation, answered by calling `hand_out` with it at once: as a future would be,
+    without the turn of the event loop its callbacks take."""
+
+    __slots__ = ("hand_out", "_done")
+
+    def __init__(self, hand_out: Callable[[Invocation], None]):
+        self.hand_out = hand_out
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def cancel(self) -> bool:
+        if self._done:
+            return False
+        self._done = True
+        return True
+
+    def set_result(self, invocation: Invocation) -> None:
+        self._done = True
+        try:
+            self.hand_out(invocation)
+        except Exception as error:  # as an error in a future's callback: logged, the submitter goes on
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "error answering a /next poll", "exception": error}
+            )
 
 
 class Failure:
@@ -78,7 +127,7 @@ class Instance:
     """One bootstrap process, its extensions, and its share of the Runtime API state."""
 
     def __init__(self, process: asyncio.subprocess.Process, extensions: Extensions, capture: LineCapture):
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         self.process = process
         self.extensions = extensions
         self.telemetry = extensions.telemetry
@@ -91,12 +140,13 @@ class Instance:
         self.lifecycle = Lifecycle()  # its phase: see lifecycle.py
         self.returncode: int | None = None
         self.exited: asyncio.Future = loop.create_future()
-        self.polls: deque[asyncio.Future] = deque()
+        self.polls: deque[asyncio.Future | Poll] = deque()  # `/next` calls waiting, oldest first
         self.queued: deque[Invocation] = deque()
         self.inflight: dict[str, Invocation] = {}
         self.init_reported = False
         self.suppressed_init = False  # started for a waiting invocation: its init counts against that invoke
         self.peak_kb = 0
+        self.memory = MemoryProbe(process.pid)
         self.reset_reason = "failure"  # the SHUTDOWN reason if the environment stops without the emulator stopping
         self.stopping: asyncio.Task | None = None
         self.stopped: asyncio.Future = loop.create_future()  # the process and its extensions are all gone
@@ -148,7 +198,13 @@ class Instance:
 
     def add_poll(self) -> asyncio.Future:
         """A future that the next submitted invocation resolves."""
-        poll = asyncio.get_running_loop().create_future()
+        poll = self.loop.create_future()
+        self.polls.append(poll)
+        return poll
+
+    def add_poll_callback(self, hand_out: Callable[[Invocation], None]) -> Poll:
+        """A poll that the next submitted invocation is handed to, by a call of `hand_out`."""
+        poll = Poll(hand_out)
         self.polls.append(poll)
         return poll
 
@@ -165,7 +221,7 @@ class Instance:
         while self.polls_received <= mark and self.alive:
             waiter = asyncio.get_running_loop().create_future()
             self._poll_waiters.append(waiter)
-            await asyncio.wait((waiter, self.exited), return_when=asyncio.FIRST_COMPLETED)
+            await first_of(waiter, self.exited)
 
     def drain_logs(self, flush_partial: bool) -> None:
         """Take in the output the runtime and extensions have written so far (with `flush_partial`, a partial
@@ -183,7 +239,7 @@ class Instance:
 
     def measure_memory(self) -> int:
         if self.alive:
-            self.peak_kb = max(self.peak_kb, peak_rss_kb(self.pid))
+            self.peak_kb = max(self.peak_kb, self.memory.peak_kb())
         return kb_to_mb(self.peak_kb)
 
 
@@ -362,6 +418,9 @@ class Sandbox:
 
     async def _instance_for(self, invocation: Invocation) -> Instance | None:
         """The instance to run `invocation` on, spawning one if needed; None if the invocation was failed."""
+        instance = self.current
+        if instance is not None and instance.takes_work and not self._spawn_lock.locked():
+            return instance  # the usual case, without taking the lock
         async with self._spawn_lock:
             instance = self.current
             if instance is not None and instance.takes_work:
@@ -385,6 +444,7 @@ class Sandbox:
     async def _watch(self, instance: Instance) -> None:
         returncode = await instance.process.wait()
         instance.returncode = returncode
+        instance.memory.close()
         instance.lifecycle.enter(Phase.EXITED)
         try:  # leftovers of the bootstrap (a shell's curl) must not poll the next instance's Runtime API
             os.killpg(instance.pid, signal.SIGKILL)
@@ -461,13 +521,15 @@ class Sandbox:
         instance: Instance | None = None
         try:
             while not invocation.finished:
-                instance = await self._instance_for(invocation)
+                instance = self.current
+                if instance is None or not instance.takes_work or self._spawn_lock.locked():
+                    instance = await self._instance_for(invocation)
                 if instance is None:
                     break
                 invocation.instance = instance
                 self._start_clock_for(invocation, instance)
                 instance.submit(invocation)
-                await asyncio.wait((invocation.done, instance.exited), return_when=asyncio.FIRST_COMPLETED)
+                await invocation.wait(instance.exited)
         finally:
             for timer in invocation.timers:
                 timer.cancel()
@@ -550,7 +612,7 @@ class Sandbox:
         """Start the timeout now, or (during an on-demand init) at dispatch or when init overruns its limit."""
         if instance.initialized_at is None and not instance.suppressed_init:
             overrun_in = max(0.0, instance.spawned_at + self.config.init_timeout - time.monotonic())
-            invocation.timers.append(asyncio.get_running_loop().call_later(overrun_in, self._start_clock, invocation))
+            invocation.timers.append(invocation.done.get_loop().call_later(overrun_in, self._start_clock, invocation))
         else:
             self._start_clock(invocation)
 
@@ -560,7 +622,8 @@ class Sandbox:
             return
         invocation.clock_started_at = time.monotonic()
         invocation.deadline_ms = int(time.time() * 1000 + self.config.timeout * 1000)
-        invocation.timers.append(asyncio.get_running_loop().call_later(self.config.timeout, self._time_out, invocation))
+        loop = invocation.done.get_loop()  # (asyncio.get_running_loop() costs a getpid() on Python 3.11)
+        invocation.timers.append(loop.call_later(self.config.timeout, self._time_out, invocation))
 
     def _time_out(self, invocation: Invocation) -> None:
         if invocation.finished:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from .invocation import Invocation
 
@@ -12,7 +13,7 @@ from .invocation import Invocation
 class Scheduler:
     """Runs `run(invocation)` for submitted invocations, `slots` at a time, first come first served."""
 
-    def __init__(self, slots: int, run: Callable[[Invocation], Awaitable[None]]):
+    def __init__(self, slots: int, run: Callable[[Invocation], Coroutine[Any, Any, None]]):
         self.free = slots
         self.run = run
         self.waiting: deque[Invocation] = deque()
@@ -26,15 +27,14 @@ class Scheduler:
             self.waiting.append(invocation)
 
     def _start(self, invocation: Invocation) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(invocation))
+        task = invocation.done.get_loop().create_task(self.run(invocation))
         self.running.add(task)
-        task.add_done_callback(self.running.discard)
+        task.add_done_callback(self._ended)
 
-    async def _run(self, invocation: Invocation) -> None:
-        try:
-            await self.run(invocation)
-        finally:
-            self._release()
+    def _ended(self, task: asyncio.Task) -> None:
+        """A run is over (or was cancelled): its slot goes to the next invocation waiting."""
+        self.running.discard(task)
+        self._release()
 
     def _release(self) -> None:
         while self.waiting:
