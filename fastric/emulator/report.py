@@ -41,9 +41,6 @@ class PlatformLog:
         """Write the START line; return it (for the invocation's log tail)."""
         return self._write(f"START RequestId: {request_id} Version: $LATEST")
 
-    def end(self, request_id: str) -> str:
-        return self._write(f"END RequestId: {request_id}")
-
     def report_line(
         self,
         request_id: str,
@@ -57,22 +54,6 @@ class PlatformLog:
         """The REPORT line, not written (a subclass may keep its numbers)."""
         return format_report(
             request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type
-        )
-
-    def report(
-        self,
-        request_id: str,
-        duration_ms: float,
-        memory_mb: int,
-        max_memory_used_mb: int,
-        init_duration_ms: float | None = None,
-        status: str | None = None,
-        error_type: str | None = None,
-    ) -> str:
-        return self._write(
-            self.report_line(
-                request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type
-            )
         )
 
     def end_report(

@@ -18,12 +18,19 @@ from fastric.emulator.report import MemoryProbe, PlatformLog, peak_rss_kb
 from fastric.emulator.sandbox import Poll
 
 
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def _open_fds(pid: int) -> int:
+    """This process's descriptors open on `/proc/PID/...` (other threads' descriptors do not count)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        count += target.startswith(f"/proc/{pid}/")
+    return count
 
 
 def test_memory_probe_reads_what_peak_rss_kb_reads_and_closes_its_descriptors():
-    fds = _open_fds()
     process = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"])
     try:
         deadline = time.monotonic() + 5
@@ -33,14 +40,14 @@ def test_memory_probe_reads_what_peak_rss_kb_reads_and_closes_its_descriptors():
         probe = MemoryProbe(process.pid)
         assert probe.peak_kb() == peak_rss_kb(process.pid) > 0
         assert probe.peak_kb() == peak_rss_kb(process.pid)  # read again through the kept descriptors
-        assert _open_fds() > fds
+        assert _open_fds(process.pid) > 0
     finally:
         for child in _children(process.pid):
             os.kill(child, 9)
         process.kill()
         process.wait()
     assert probe.peak_kb() == 0  # gone: nothing read, every descriptor dropped
-    assert _open_fds() == fds
+    assert _open_fds(process.pid) == 0
     probe.close()
     assert MemoryProbe(2**22 + 12345).peak_kb() == 0  # no such process
 
