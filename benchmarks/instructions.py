@@ -68,14 +68,15 @@ TOLERANCE = 0.03
 # functions are absent (the code was reorganised) shows as absent, not as zero: edit the patterns when the
 # runtime's functions are renamed (`--steps` also lists the costliest functions, whatever their names).
 STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    # the POST of the reply; with pipelining its read brings the 202 and the next invocation's response
-    ("post: send, receive (202 + next /next)", ("loop.py:RuntimeClient.post",)),
+    # the POST of the reply; with pipelining, its read brings the 202 and the next /next's answer together
+    ("post: send, receive (202 + next /next)", ("loop.py:post",)),
     ("  parse the responses", ("plainparser.py:PlainResponseParser.feed", "parser.py:ResponseParser.feed")),
-    ("next: the invocation from the response", ("loop.py:RuntimeClient.next",)),
-    ("begin / context", ("steps.py:begin", "begin")),
+    ("  the invocation from the response", ("core.py:Session.next_answered",)),
+    ("begin / context", ("core.py:begin",)),
+    ("  decode the event", ("marshal.py:decode_event",)),
     ("handler call", ("bench_handlers.py:noop",)),
     ("encode result", ("marshal.py:encode_result",)),
-    ("build the reply request", ("steps.py:result_reply",)),
+    ("build the reply request", ("core.py:result_reply",)),
 )
 TOP_FUNCTIONS = 25
 
