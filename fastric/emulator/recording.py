@@ -29,7 +29,7 @@ from .documents import MAX_PAYLOAD, response_too_large
 from .httpserver import Exchange
 from .importprofile import ImportProfile
 from .invocation import ResponseSink
-from .report import PlatformLog
+from .report import PlatformLog, Report
 
 FRAME_HEAD = struct.Struct(">cI")
 CONTENT_TYPE = "application/vnd.fastric.frames"
@@ -46,27 +46,16 @@ class RecordingLog(PlatformLog):
         super().__init__(*args, **kwargs)
         self.reports: dict[str, dict[str, Any]] = {}
 
-    def report_line(
-        self,
-        request_id: str,
-        duration_ms: float,
-        memory_mb: int,
-        max_memory_used_mb: int,
-        init_duration_ms: float | None = None,
-        status: str | None = None,
-        error_type: str | None = None,
-    ) -> str:
-        self.reports[request_id] = {
-            "duration_ms": round(duration_ms, 2),
-            "billed_duration_ms": max(1, math.ceil(duration_ms)),  # as the REPORT line (report.format_report)
-            "memory_size_mb": memory_mb,
-            "max_memory_used_mb": max_memory_used_mb,
-            "init_duration_ms": None if init_duration_ms is None else round(init_duration_ms, 2),
+    def report_line(self, report: Report) -> str:
+        self.reports[report.request_id] = {
+            "duration_ms": round(report.duration_ms, 2),
+            "billed_duration_ms": max(1, math.ceil(report.duration_ms)),  # as the REPORT line (report.format_report)
+            "memory_size_mb": report.memory_mb,
+            "max_memory_used_mb": report.max_memory_used_mb,
+            "init_duration_ms": None if report.init_duration_ms is None else round(report.init_duration_ms, 2),
             "import_profile": None,
         }
-        return super().report_line(
-            request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type
-        )
+        return super().report_line(report)
 
     def import_profile(self, request_id: str, profile: ImportProfile) -> None:
         if request_id in self.reports:

@@ -6,6 +6,7 @@ import math
 import os
 import re
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -41,38 +42,16 @@ class PlatformLog:
         """Write the START line; return it (for the invocation's log tail)."""
         return self._write(f"START RequestId: {request_id} Version: $LATEST")
 
-    def report_line(
-        self,
-        request_id: str,
-        duration_ms: float,
-        memory_mb: int,
-        max_memory_used_mb: int,
-        init_duration_ms: float | None = None,
-        status: str | None = None,
-        error_type: str | None = None,
-    ) -> str:
+    def report_line(self, report: Report) -> str:
         """The REPORT line, not written (a subclass may keep its numbers)."""
-        return format_report(
-            request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type
-        )
+        return report.line()
 
-    def end_report(
-        self,
-        request_id: str,
-        duration_ms: float,
-        memory_mb: int,
-        max_memory_used_mb: int,
-        init_duration_ms: float | None = None,
-        status: str | None = None,
-        error_type: str | None = None,
-    ) -> tuple[str, str]:
+    def end_report(self, report: Report) -> tuple[str, str]:
         """Write the END and REPORT lines, in one write; return both (for the invocation's log tail)."""
-        end = f"END RequestId: {request_id}"
-        report = self.report_line(
-            request_id, duration_ms, memory_mb, max_memory_used_mb, init_duration_ms, status, error_type
-        )
-        self._write(f"{end}\n{report}")
-        return end, report
+        end = f"END RequestId: {report.request_id}"
+        line = self.report_line(report)
+        self._write(f"{end}\n{line}")
+        return end, line
 
     def import_profile(self, request_id: str, profile: ImportProfile) -> None:
         """`--import-profile`: where the init's import time went, after the REPORT line with Init Duration."""
@@ -80,6 +59,30 @@ class PlatformLog:
         self.note(head)
         for row in rows:
             self._write(row)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The numbers of one invocation's REPORT line."""
+
+    request_id: str
+    duration_ms: float
+    memory_mb: int
+    max_memory_used_mb: int
+    init_duration_ms: float | None = None
+    status: str | None = None
+    error_type: str | None = None
+
+    def line(self) -> str:
+        return format_report(
+            self.request_id,
+            self.duration_ms,
+            self.memory_mb,
+            self.max_memory_used_mb,
+            self.init_duration_ms,
+            self.status,
+            self.error_type,
+        )
 
 
 def format_report(

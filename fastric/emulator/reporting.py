@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from . import telemetry
 from .config import FunctionConfig
 from .invocation import Invocation
-from .report import PlatformLog
+from .report import PlatformLog, Report
 
 if TYPE_CHECKING:
     from .sandbox import Instance
@@ -77,13 +77,15 @@ class Reporter:
             init_ms = (instance.initialized_at - instance.spawned_at) * 1000
         memory = instance.measure_memory() if instance is not None else 0
         end, report = self.log.end_report(
-            request_id,
-            duration_ms,
-            self.config.memory_mb,
-            memory,
-            init_ms,
-            invocation.report_status,
-            invocation.report_error_type,
+            Report(
+                request_id,
+                duration_ms,
+                self.config.memory_mb,
+                memory,
+                init_ms,
+                invocation.report_status,
+                invocation.report_error_type,
+            )
         )
         if invocation.tail is not None:
             invocation.tail.add(end)

@@ -14,7 +14,7 @@ from test_units import _exchange_raw
 
 from fastric.emulator.httpserver import encode_headers
 from fastric.emulator.invocation import new_trace_id, new_uuid
-from fastric.emulator.report import MemoryProbe, PlatformLog, peak_rss_kb
+from fastric.emulator.report import MemoryProbe, PlatformLog, Report, peak_rss_kb
 from fastric.emulator.sandbox import Poll
 
 
@@ -86,7 +86,7 @@ def test_end_and_report_lines_are_written_in_one_write():
             pass
 
     out = Out()
-    end, report = PlatformLog(out).end_report("r", 0.4, 128, 20)  # type: ignore[arg-type]
+    end, report = PlatformLog(out).end_report(Report("r", 0.4, 128, 20))  # type: ignore[arg-type]
     assert end == "END RequestId: r"
     assert report.startswith("REPORT RequestId: r\tDuration: 0.40 ms")
     assert out.writes == [f"{end}\n{report}\n"]
